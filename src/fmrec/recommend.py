@@ -1,0 +1,205 @@
+"""The recommender: an FM over user and item ids, with catalogue and popularity.
+
+:class:`Recommender` wraps a :class:`~fmrec.model.FactorizationMachine` with
+what turning scores into lists needs: the id encoding, the items each user
+rated in training (never recommended back), item titles, and a popularity
+ranking for users the model has not seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fmrec.features import InteractionEncoder
+from fmrec.kernels import fm_row_terms
+from fmrec.model import FactorizationMachine
+
+logger = logging.getLogger(__name__)
+
+ITEM_COLUMNS = ("title", "genres", "year")
+
+
+@dataclass
+class Recommendations:
+    """A ranked list for one user.
+
+    ``items`` has the columns ``rank``, ``item_id``, ``score``, and ``title``,
+    ``genres`` and ``year`` where the catalogue has them. For a model-based
+    list ``score`` is the predicted rating, unclipped; for a popularity list it
+    is the number of training ratings. ``note`` explains a short list or a
+    cold start.
+    """
+
+    user: int | None
+    items: pd.DataFrame
+    cold_start: bool
+    note: str | None = None
+
+
+@dataclass
+class Recommender:
+    """Rating predictor and top-N recommender over user and item ids.
+
+    Fit it with :meth:`fit`; :meth:`save` and :meth:`load` persist it.
+    """
+
+    model: FactorizationMachine = field(default_factory=FactorizationMachine)
+    info: dict = field(default_factory=dict)
+
+    def fit(
+        self,
+        ratings: pd.DataFrame,
+        items: pd.DataFrame | None = None,
+        rating_range: tuple[float, float] | None = None,
+    ) -> Recommender:
+        """Train on a frame with ``user_id``, ``item_id`` and ``rating`` columns.
+
+        ``items`` (``item_id`` plus any of ``title``, ``genres``, ``year``)
+        names the recommended items. ``rating_range`` clips predictions; by
+        default it is the range of the training ratings.
+        """
+        _check_ratings(ratings)
+        users = ratings["user_id"].to_numpy(np.int64)
+        item_ids = ratings["item_id"].to_numpy(np.int64)
+        y = ratings["rating"].to_numpy(np.float64)
+        if rating_range is None:
+            rating_range = (float(y.min()), float(y.max()))
+        encoder = InteractionEncoder.fit(users, item_ids)
+        user_index = encoder.users.lookup(users)
+        item_index = encoder.items.lookup(item_ids)
+        self.model.target_range = rating_range
+        self.model.fit(encoder.transform(user_index, item_index), y)
+
+        self.encoder_ = encoder
+        self.rating_range_ = rating_range
+        self.seen_ = _seen_matrix(user_index, item_index, encoder)
+        self.item_counts_ = np.bincount(item_index, minlength=len(encoder.items))
+        self.catalogue_ = _catalogue(encoder.items.ids, items)
+        self._item_terms = None
+        return self
+
+    def predict(self, user_ids, item_ids, *, clip: bool = True) -> np.ndarray:
+        """Predict ratings for pairs of original ids.
+
+        An unknown user or item contributes nothing but its missing block, so
+        the prediction falls back on the bias and the known side.
+        """
+        user_index = self.encoder_.users.lookup(np.atleast_1d(user_ids))
+        item_index = self.encoder_.items.lookup(np.atleast_1d(item_ids))
+        X = self.encoder_.transform(user_index, item_index)
+        scores = self.model.decision_function(X)
+        return np.clip(scores, *self.rating_range_) if clip else scores
+
+    def score_users(self, user_index: np.ndarray) -> np.ndarray:
+        """Return unclipped scores of every catalogue item for each user index."""
+        item_scalar, item_factors = self._catalogue_terms()
+        rows = self.encoder_.user_rows(np.asarray(user_index, dtype=np.int64))
+        user_scalar, user_factors = _row_terms(rows, self.model)
+        scores = user_factors @ item_factors.T
+        scores += user_scalar[:, None]
+        scores += item_scalar[None, :] + self.model.w0_
+        return scores
+
+    def recommend(self, user_id: int | None, n: int = 10, *, exclude=()) -> Recommendations:
+        """Return the top ``n`` items the user has not rated in training.
+
+        Items in ``exclude`` (original ids) are left out as well. A user who
+        is None or unknown gets the popularity list, flagged as a cold start.
+        """
+        _check_n(n)
+        index = -1 if user_id is None else int(self.encoder_.users.lookup([user_id])[0])
+        if index < 0:
+            note = "no user given" if user_id is None else f"user {user_id} is unknown"
+            return self.popular(n, exclude=exclude, user=user_id, note=note)
+        scores = self.score_users(np.array([index]))[0]
+        allowed = self._allowed(self.seen_[index].indices, exclude)
+        chosen = _top(scores, allowed, n)
+        return self._result(user_id, chosen, scores[chosen], n, allowed.sum(), False)
+
+    def popular(self, n: int = 10, *, exclude=(), user=None, note=None) -> Recommendations:
+        """Return the most-rated items of the training data.
+
+        Ties in the count are broken by the smaller item id.
+        """
+        _check_n(n)
+        allowed = self._allowed(np.array([], dtype=np.int64), exclude)
+        # Item ids are sorted, so a stable sort on -count breaks ties by id.
+        order = np.argsort(-self.item_counts_, kind="stable")
+        chosen = order[allowed[order]][:n]
+        result = self._result(
+            user, chosen, self.item_counts_[chosen], n, allowed.sum(), True
+        )
+        if note is not None:
+            result.note = f"{note}; popular items shown" + (
+                f"; {result.note}" if result.note else ""
+            )
+        return result
+
+    def _allowed(self, seen_index: np.ndarray, exclude) -> np.ndarray:
+        allowed = np.ones(len(self.encoder_.items), dtype=bool)
+        allowed[seen_index] = False
+        excluded = self.encoder_.items.lookup(np.asarray(list(exclude), dtype=np.int64))
+        allowed[excluded[excluded >= 0]] = False
+        return allowed
+
+    def _result(self, user, chosen, scores, n, n_allowed, cold_start) -> Recommendations:
+        frame = self.catalogue_.iloc[chosen].reset_index(drop=True)
+        frame.insert(0, "rank", np.arange(1, chosen.size + 1))
+        frame.insert(2, "score", np.asarray(scores, dtype=np.float64))
+        note = None
+        if chosen.size < n:
+            note = f"only {n_allowed} unrated items are left, fewer than n={n}"
+        return Recommendations(user, frame, cold_start, note)
+
+    def _catalogue_terms(self) -> tuple[np.ndarray, np.ndarray]:
+        if self._item_terms is None:
+            rows = self.encoder_.item_rows(np.arange(len(self.encoder_.items)))
+            self._item_terms = _row_terms(rows, self.model)
+        return self._item_terms
+
+
+def _row_terms(rows: sp.csr_matrix, model: FactorizationMachine):
+    indices = rows.indices.astype(np.int32)
+    return fm_row_terms(rows.indptr.astype(np.int64), indices, rows.data, model.w_, model.V_)
+
+
+def _top(scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
+    """Return up to ``n`` allowed indices by descending score, ties by index."""
+    candidates = np.flatnonzero(allowed)
+    order = np.lexsort((candidates, -scores[candidates]))
+    return candidates[order[:n]]
+
+
+def _seen_matrix(user_index, item_index, encoder) -> sp.csr_matrix:
+    shape = (len(encoder.users), len(encoder.items))
+    ones = np.ones(user_index.size, dtype=np.int8)
+    seen = sp.csr_matrix((ones, (user_index, item_index)), shape=shape)
+    seen.sum_duplicates()
+    seen.data[:] = 1
+    return seen
+
+
+def _catalogue(item_ids: np.ndarray, items: pd.DataFrame | None) -> pd.DataFrame:
+    frame = pd.DataFrame({"item_id": item_ids})
+    if items is None:
+        return frame
+    columns = ["item_id", *[c for c in ITEM_COLUMNS if c in items.columns]]
+    return frame.merge(items[columns], on="item_id", how="left")
+
+
+def _check_ratings(ratings: pd.DataFrame) -> None:
+    missing = {"user_id", "item_id", "rating"} - set(ratings.columns)
+    if missing:
+        raise ValueError(f"ratings lacks the columns {sorted(missing)}.")
+    if len(ratings) == 0:
+        raise ValueError("Cannot train on zero ratings: the ratings frame is empty.")
+
+
+def _check_n(n: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
