@@ -52,7 +52,9 @@ class InteractionEncoder:
     def n_features(self) -> int:
         return len(self.users) + len(self.items)
 
-    def transform(self, user_index: np.ndarray, item_index: np.ndarray) -> sp.csr_matrix:
+    def transform(
+        self, user_index: np.ndarray, item_index: np.ndarray
+    ) -> sp.csr_matrix:
         """Return one row per (user, item) index pair; -1 leaves that block empty."""
         user_index = np.asarray(user_index, dtype=np.int64)
         item_index = np.asarray(item_index, dtype=np.int64)

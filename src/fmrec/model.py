@@ -183,8 +183,12 @@ class FactorizationMachine:
         check_number(owner, "n_epochs", self.n_epochs, low=1, integer=True)
         check_number(owner, "patience", self.patience, low=1, integer=True)
         check_number(
-            owner, "validation_fraction", self.validation_fraction,
-            low=0, low_open=True, high=0.5,
+            owner,
+            "validation_fraction",
+            self.validation_fraction,
+            low=0,
+            low_open=True,
+            high=0.5,
         )
         if self.target_range is not None:
             low, high = self.target_range
@@ -237,7 +241,9 @@ class FactorizationMachine:
                 "or set early_stopping=False."
             )
         order = rng.permutation(train.n_rows)
-        return train.take(np.sort(order[n_valid:])), train.take(np.sort(order[:n_valid]))
+        return train.take(np.sort(order[n_valid:])), train.take(
+            np.sort(order[:n_valid])
+        )
 
     def _rmse(self, rows: Rows, params: FMParams) -> float:
         errors = self._clip(rows.predict(params)) - rows.y
@@ -249,8 +255,11 @@ class FactorizationMachine:
         history: list[EpochRecord] = []
         best = (np.inf, 0, params.copy())
         epochs = tqdm(
-            range(1, self.n_epochs + 1), desc="SGD", unit="epoch",
-            disable=not self.verbose, leave=False,
+            range(1, self.n_epochs + 1),
+            desc="SGD",
+            unit="epoch",
+            disable=not self.verbose,
+            leave=False,
         )
         for epoch in epochs:
             start = time.perf_counter()
@@ -263,7 +272,9 @@ class FactorizationMachine:
                 time.perf_counter() - start,
             )
             history.append(record)
-            epochs.set_postfix(train=f"{record.train_rmse:.4f}", valid=record.valid_rmse)
+            epochs.set_postfix(
+                train=f"{record.train_rmse:.4f}", valid=record.valid_rmse
+            )
             logger.debug("epoch %s", record)
             if valid is None:
                 continue
@@ -272,7 +283,10 @@ class FactorizationMachine:
             elif epoch - best[1] >= self.patience:
                 logger.info(
                     "Early stopping after epoch %d; restoring epoch %d "
-                    "(validation RMSE %.4f).", epoch, best[1], best[0],
+                    "(validation RMSE %.4f).",
+                    epoch,
+                    best[1],
+                    best[0],
                 )
                 break
         if valid is None:

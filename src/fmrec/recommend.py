@@ -105,7 +105,9 @@ class Recommender:
         scores += item_scalar[None, :] + self.model.w0_
         return scores
 
-    def recommend(self, user_id: int | None, n: int = 10, *, exclude=()) -> Recommendations:
+    def recommend(
+        self, user_id: int | None, n: int = 10, *, exclude=()
+    ) -> Recommendations:
         """Return the top ``n`` items the user has not rated in training.
 
         Items in ``exclude`` (original ids) are left out as well. A user who
@@ -121,7 +123,9 @@ class Recommender:
         chosen = _top(scores, allowed, n)
         return self._result(user_id, chosen, scores[chosen], n, allowed.sum(), False)
 
-    def popular(self, n: int = 10, *, exclude=(), user=None, note=None) -> Recommendations:
+    def popular(
+        self, n: int = 10, *, exclude=(), user=None, note=None
+    ) -> Recommendations:
         """Return the most-rated items of the training data.
 
         Ties in the count are broken by the smaller item id.
@@ -147,7 +151,9 @@ class Recommender:
         allowed[excluded[excluded >= 0]] = False
         return allowed
 
-    def _result(self, user, chosen, scores, n, n_allowed, cold_start) -> Recommendations:
+    def _result(
+        self, user, chosen, scores, n, n_allowed, cold_start
+    ) -> Recommendations:
         frame = self.catalogue_.iloc[chosen].reset_index(drop=True)
         frame.insert(0, "rank", np.arange(1, chosen.size + 1))
         frame.insert(2, "score", np.asarray(scores, dtype=np.float64))
@@ -165,7 +171,9 @@ class Recommender:
 
 def _row_terms(rows: sp.csr_matrix, model: FactorizationMachine):
     indices = rows.indices.astype(np.int32)
-    return fm_row_terms(rows.indptr.astype(np.int64), indices, rows.data, model.w_, model.V_)
+    return fm_row_terms(
+        rows.indptr.astype(np.int64), indices, rows.data, model.w_, model.V_
+    )
 
 
 def _top(scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:

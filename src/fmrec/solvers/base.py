@@ -50,7 +50,9 @@ class Rows:
     y: np.ndarray
 
     @classmethod
-    def from_sparse(cls, X: sp.spmatrix | sp.sparray, y: np.ndarray | None = None) -> Rows:
+    def from_sparse(
+        cls, X: sp.spmatrix | sp.sparray, y: np.ndarray | None = None
+    ) -> Rows:
         X = sp.csr_matrix(X)
         targets = np.zeros(X.shape[0]) if y is None else np.asarray(y, dtype=np.float64)
         return cls(

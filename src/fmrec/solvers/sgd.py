@@ -32,8 +32,10 @@ class SGDSolver:
     def prepare(self, rows: Rows, rng: np.random.Generator) -> Rows:
         return rows.take(rng.permutation(rows.n_rows))
 
-    def run_epoch(self, rows: Rows, params: FMParams, rng: np.random.Generator) -> float:
-        """Update ``params`` in place; return the mean squared error seen in the pass."""
+    def run_epoch(
+        self, rows: Rows, params: FMParams, rng: np.random.Generator
+    ) -> float:
+        """Update ``params`` in place; return the mean squared error of the pass."""
         order = epoch_order(rows.n_rows, rng)
         sse = sgd_epoch(
             rows.indptr,
@@ -57,7 +59,9 @@ def epoch_order(n_rows: int, rng: np.random.Generator) -> np.ndarray:
     Blocks come in random order and each block's rows in random order.
     """
     n_blocks = -(-n_rows // BLOCK_SIZE)
-    within = np.broadcast_to(np.arange(BLOCK_SIZE, dtype=np.int64), (n_blocks, BLOCK_SIZE))
+    within = np.broadcast_to(
+        np.arange(BLOCK_SIZE, dtype=np.int64), (n_blocks, BLOCK_SIZE)
+    )
     within = rng.permuted(within, axis=1)
     starts = rng.permutation(n_blocks).astype(np.int64) * BLOCK_SIZE
     order = (starts[:, None] + within).ravel()

@@ -1,0 +1,196 @@
+"""Saving and loading a trained :class:`~fmrec.recommend.Recommender`.
+
+A model file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) read with
+``allow_pickle=False``, so loading a file never runs code from it. Besides
+the parameter and index arrays it holds one ``meta`` entry: UTF-8 JSON with
+the format name and version, the hyperparameters, the rating range, the
+training history, the item catalogue and free-form run information.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+import fmrec
+from fmrec.exceptions import ModelFileError
+from fmrec.features import IdIndex, InteractionEncoder
+from fmrec.model import EpochRecord, FactorizationMachine
+from fmrec.recommend import Recommender
+
+logger = logging.getLogger(__name__)
+
+FORMAT_NAME = "fmrec.recommender"
+FORMAT_VERSION = 1
+ARRAYS = (
+    "w0",
+    "w",
+    "V",
+    "user_ids",
+    "item_ids",
+    "seen_indptr",
+    "seen_indices",
+    "item_counts",
+)
+
+
+def save(recommender: Recommender, path: str | os.PathLike) -> Path:
+    """Write a fitted recommender to ``path`` atomically.
+
+    The file is written under a temporary name in the same folder and renamed
+    over ``path`` only when complete, so a reader never sees a partial file.
+    """
+    path = Path(path)
+    arrays = _arrays(recommender)
+    arrays["meta"] = np.frombuffer(json.dumps(_meta(recommender)).encode(), np.uint8)
+    handle = tempfile.NamedTemporaryFile(
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            np.savez(handle, **arrays)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    logger.info("Saved model to %s", path)
+    return path
+
+
+def load(path: str | os.PathLike) -> Recommender:
+    """Read a recommender written by :func:`save`.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    ModelFileError
+        If the file is truncated, not an fmrec model, or of another format
+        version.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"Model file not found: {path}")
+    arrays, meta = _read(path)
+    _check_meta(path, meta)
+    try:
+        return _build(arrays, meta)
+    except (KeyError, ValueError, TypeError) as exc:
+        raise ModelFileError(f"{path}: model file is inconsistent: {exc}") from exc
+
+
+def _arrays(rec: Recommender) -> dict[str, np.ndarray]:
+    model = rec.model
+    return {
+        "w0": np.array([model.w0_]),
+        "w": model.w_,
+        "V": model.V_,
+        "user_ids": rec.encoder_.users.ids,
+        "item_ids": rec.encoder_.items.ids,
+        "seen_indptr": rec.seen_.indptr.astype(np.int64),
+        "seen_indices": rec.seen_.indices.astype(np.int64),
+        "item_counts": rec.item_counts_.astype(np.int64),
+    }
+
+
+def _meta(rec: Recommender) -> dict:
+    params = rec.model.get_params()
+    params["random_state"] = _json_seed(params["random_state"])
+    catalogue = rec.catalogue_.astype(object).where(rec.catalogue_.notna(), None)
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "fmrec_version": fmrec.__version__,
+        "params": params,
+        "rating_range": list(rec.rating_range_),
+        "history": [record.as_dict() for record in rec.model.history_],
+        "best_epoch": rec.model.best_epoch_,
+        "catalogue": catalogue.to_dict(orient="list"),
+        "info": rec.info,
+    }
+
+
+def _json_seed(seed: object) -> int | None:
+    return int(seed) if isinstance(seed, (int, np.integer)) else None
+
+
+def _read(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            names = set(archive.files)
+            missing = {"meta", *ARRAYS} - names
+            if missing:
+                raise ModelFileError(
+                    f"{path}: not an fmrec model file (missing entries "
+                    f"{sorted(missing)})."
+                )
+            arrays = {name: archive[name] for name in ARRAYS}
+            meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
+    except ModelFileError:
+        raise
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ModelFileError(
+            f"{path}: not a readable fmrec model file (truncated, corrupt or of "
+            f"another format): {exc}"
+        ) from exc
+    return arrays, meta
+
+
+def _check_meta(path: Path, meta: object) -> None:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise ModelFileError(f"{path}: not an fmrec model file (wrong format name).")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path}: model format version {version!r} is not supported; this "
+            f"fmrec {fmrec.__version__} reads version {FORMAT_VERSION}. Retrain "
+            "the model or use the fmrec release that wrote it."
+        )
+
+
+def _build(arrays: dict[str, np.ndarray], meta: dict) -> Recommender:
+    params = dict(meta["params"])
+    if params.get("target_range") is not None:
+        params["target_range"] = tuple(params["target_range"])
+    model = FactorizationMachine(**params)
+    model.w0_ = float(arrays["w0"][0])
+    model.w_ = arrays["w"]
+    model.V_ = arrays["V"]
+    model.n_features_in_ = model.w_.size
+    model.history_ = [EpochRecord(**record) for record in meta["history"]]
+    model.best_epoch_ = int(meta["best_epoch"])
+
+    rec = Recommender(model, info=meta["info"])
+    rec.encoder_ = InteractionEncoder(
+        IdIndex(arrays["user_ids"]), IdIndex(arrays["item_ids"])
+    )
+    n_users, n_items = len(rec.encoder_.users), len(rec.encoder_.items)
+    if model.V_.shape[0] != n_users + n_items:
+        raise ValueError(f"V has {model.V_.shape[0]} rows for {n_users + n_items} ids")
+    data = np.ones(arrays["seen_indices"].size, dtype=np.int8)
+    rec.seen_ = sp.csr_matrix(
+        (data, arrays["seen_indices"], arrays["seen_indptr"]), shape=(n_users, n_items)
+    )
+    rec.item_counts_ = arrays["item_counts"]
+    rec.rating_range_ = tuple(meta["rating_range"])
+    rec.catalogue_ = _catalogue_frame(meta["catalogue"])
+    rec._item_terms = None
+    return rec
+
+
+def _catalogue_frame(columns: dict[str, list]) -> pd.DataFrame:
+    frame = pd.DataFrame(columns)
+    frame["item_id"] = frame["item_id"].astype(np.int64)
+    if "year" in frame:
+        frame["year"] = frame["year"].astype("Int64")
+    return frame
