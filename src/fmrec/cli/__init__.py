@@ -1,0 +1,1 @@
+"""The ``fmrec`` command line: one module per subcommand."""

@@ -1,0 +1,54 @@
+"""``fmrec evaluate``: score a saved model on the test part of its split."""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from fmrec import persistence
+from fmrec.cli._options import (
+    add_data_options,
+    add_output_options,
+    format_scores,
+    load_data,
+    print_json,
+)
+from fmrec.experiment import evaluate, test_split
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a saved model on its test split",
+        description="Rebuild the test split a model from 'fmrec train' was held "
+        "out from, and report RMSE, MAE, NDCG and full-catalogue top-k metrics.",
+    )
+    parser.add_argument("--model", required=True, metavar="FILE", help="model file")
+    add_data_options(parser)
+    parser.add_argument(
+        "-k", type=int, default=10, help="cut-off of the ranking metrics (default: 10)"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=4.0,
+        help="lowest rating that counts as relevant in top-k metrics (default: 4)",
+    )
+    add_output_options(parser)
+    parser.set_defaults(execute=execute)
+
+
+def execute(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
+    recommender = persistence.load(args.model)
+    if args.data == "ml-1m" and recommender.info.get("dataset"):
+        args.data = recommender.info["dataset"]
+    dataset = load_data(args)
+    test = test_split(recommender, dataset)
+    scores = evaluate(recommender, test, k=args.k, threshold=args.threshold)
+    scores["total_seconds"] = time.perf_counter() - start
+    if args.json:
+        print_json(scores)
+    else:
+        print(format_scores(scores))
+    return 0
