@@ -146,15 +146,15 @@ def _tie_averaged_dcg(
     rows the group's mean gain makes the group's DCG equal to
     ``mean gain * sum of the group's discounts``.
     """
-    starts_group = np.r_[
+    group_start = np.r_[
         True, (segment[1:] != segment[:-1]) | (scores[1:] != scores[:-1])
     ]
-    group = np.cumsum(starts_group) - 1
+    group = np.cumsum(group_start) - 1
     group_gain = np.bincount(group, weights=gains)
     group_size = np.bincount(group)
     group_discount = np.bincount(group, weights=discount)
     group_dcg = group_gain / group_size * group_discount
-    return np.bincount(segment[starts_group], weights=group_dcg)
+    return np.bincount(segment[group_start], weights=group_dcg)
 
 
 def _make_result(

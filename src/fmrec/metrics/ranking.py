@@ -51,7 +51,8 @@ class RankingReport:
     n_users: int
     """Number of evaluated users."""
     skipped: dict[str, int]
-    """Count per skip reason, see ``SKIP_NO_RELEVANT`` and ``SKIP_UNKNOWN_USER``."""
+    """Skip counts, of users under ``SKIP_NO_RELEVANT`` and of test rows under
+    ``SKIP_UNKNOWN_USER``."""
 
     def as_dict(self) -> dict[str, Any]:
         """Return the report as a JSON-ready dict, with ``None`` in place of NaN.
@@ -163,9 +164,13 @@ def ranking_metrics(
 
     relevant = _RelevantItems.from_test(users, items, ratings, threshold, n_items)
     per_user = np.empty((4, len(relevant.users)))
+    # One buffer for all batches, because touching fresh memory for every batch
+    # costs about as much as the top-k selection.
+    buffer = np.empty((min(batch_size, len(relevant.users)), n_items))
     for start in range(0, len(relevant.users), batch_size):
         batch = relevant.users[start : start + batch_size]
-        scores = _score_unseen(score_users, batch, seen_csr)
+        scores = buffer[: len(batch)]
+        _score_unseen(score_users, batch, seen_csr, out=scores)
         ranked = _top_k(scores, k)
         hits = relevant.contains(batch, ranked)
         n_relevant = relevant.counts[start : start + batch_size]
@@ -250,9 +255,13 @@ def _as_csr(seen: Any) -> sp.csr_matrix:
 
 
 def _score_unseen(
-    score_users: ScoreFunction, batch: np.ndarray, seen: sp.csr_matrix
-) -> np.ndarray:
-    """Score ``batch`` over the catalogue, with seen items set to -inf."""
+    score_users: ScoreFunction,
+    batch: np.ndarray,
+    seen: sp.csr_matrix,
+    *,
+    out: np.ndarray,
+) -> None:
+    """Write the scores of ``batch`` into ``out``, with seen items set to -inf."""
     raw = np.asarray(score_users(batch))
     expected = (len(batch), seen.shape[1])
     if raw.shape != expected:
@@ -263,8 +272,8 @@ def _score_unseen(
     if raw.dtype == np.bool_ or not np.issubdtype(raw.dtype, np.number):
         raise ValueError(f"score_users must return numbers, got dtype {raw.dtype}")
     # A copy, because the caller may return a cached array that masking would alter.
-    scores = np.array(raw, dtype=np.float64)
-    finite = np.isfinite(scores)
+    np.copyto(out, raw)
+    finite = np.isfinite(out)
     if not finite.all():
         row = int(np.flatnonzero(~finite.all(axis=1))[0])
         raise ValueError(
@@ -273,8 +282,7 @@ def _score_unseen(
     rows = seen[batch]
     row_of_entry = np.repeat(np.arange(len(batch)), np.diff(rows.indptr))
     stored_nonzero = rows.data != 0
-    scores[row_of_entry[stored_nonzero], rows.indices[stored_nonzero]] = -np.inf
-    return scores
+    out[row_of_entry[stored_nonzero], rows.indices[stored_nonzero]] = -np.inf
 
 
 def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
