@@ -148,8 +148,9 @@ def synthetic_ratings(n_users=60, n_items=40, n_rows=1500, seed=0):
         ),
         shape=(n_rows, n_users + n_items),
     )
-    U, I = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
-    y = 3 + np.sum(U[users] * I[items], axis=1) + 0.1 * rng.normal(size=n_rows)
+    user_f, item_f = rng.normal(size=(n_users, 3)), rng.normal(size=(n_items, 3))
+    noise = 0.1 * rng.normal(size=n_rows)
+    y = 3 + np.sum(user_f[users] * item_f[items], axis=1) + noise
     return X, y
 
 

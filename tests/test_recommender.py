@@ -1,0 +1,265 @@
+"""Encoding, splitting, recommending and persistence on small hand-made data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.model_selection import train_test_split
+
+from fmrec import persistence
+from fmrec.exceptions import ModelFileError
+from fmrec.features import IdIndex, InteractionEncoder
+from fmrec.model import FactorizationMachine
+from fmrec.recommend import Recommender
+from fmrec.split import fingerprint, random_split
+
+
+def make_ratings(n_users=30, n_items=20, n_rows=400, seed=0):
+    rng = np.random.default_rng(seed)
+    pairs = rng.choice(n_users * n_items, size=n_rows, replace=False)
+    return pd.DataFrame(
+        {
+            "user_id": 100 + pairs // n_items,
+            "item_id": 1000 + pairs % n_items,
+            "rating": rng.integers(1, 6, n_rows).astype(float),
+        }
+    )
+
+
+def make_items(n_items=20):
+    ids = 1000 + np.arange(n_items)
+    return pd.DataFrame(
+        {
+            "item_id": ids,
+            "title": [f'Movie {i}: sequel, "quoted" (19{i:02d})' for i in ids % 100],
+            "genres": ["Drama|Comedy"] * n_items,
+            "year": pd.array([1900 + i % 100 for i in ids], dtype="Int64"),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    ratings = make_ratings()
+    model = FactorizationMachine(4, n_epochs=5, early_stopping=False, random_state=0)
+    rec = Recommender(model).fit(ratings, make_items(), rating_range=(1.0, 5.0))
+    return rec, ratings
+
+
+def test_id_index_lookup_marks_unknown():
+    index = IdIndex.fit(np.array([30, 10, 20, 10]))
+    np.testing.assert_array_equal(index.ids, [10, 20, 30])
+    np.testing.assert_array_equal(index.lookup([20, 5, 30, 31, 10]), [1, -1, 2, -1, 0])
+    np.testing.assert_array_equal(IdIndex.fit([]).lookup([1]), [-1])
+
+
+def test_encoder_builds_one_hot_blocks():
+    encoder = InteractionEncoder.fit(np.array([7, 9]), np.array([3, 4, 5]))
+    X = encoder.transform(np.array([0, 1, -1, 1]), np.array([2, -1, 0, 0]))
+    expected = np.array(
+        [
+            [1, 0, 0, 0, 1],
+            [0, 1, 0, 0, 0],
+            [0, 0, 1, 0, 0],
+            [0, 1, 1, 0, 0],
+        ]
+    )
+    np.testing.assert_array_equal(X.toarray(), expected)
+
+
+@pytest.mark.parametrize("test_size, seed", [(0.2, 42), (0.25, 0), (0.1, 7)])
+def test_random_split_equals_sklearn(test_size, seed):
+    ratings = make_ratings(n_rows=333)
+    train, test = random_split(ratings, test_size, seed)
+    ref_train, ref_test = train_test_split(
+        ratings, test_size=test_size, random_state=seed
+    )
+    pd.testing.assert_frame_equal(train, ref_train)
+    pd.testing.assert_frame_equal(test, ref_test)
+
+
+def test_random_split_rejects_bad_size():
+    with pytest.raises(ValueError, match="test_size must be in the range"):
+        random_split(make_ratings(), 1.5)
+
+
+def test_fingerprint_changes_with_any_rating():
+    ratings = make_ratings()
+    changed = ratings.copy()
+    changed.loc[5, "rating"] = changed.loc[5, "rating"] + 0.5
+    assert fingerprint(ratings) == fingerprint(ratings.copy())
+    assert fingerprint(ratings) != fingerprint(changed)
+
+
+def test_score_users_matches_predict(fitted):
+    rec, _ = fitted
+    scores = rec.score_users(np.arange(len(rec.encoder_.users)))
+    users = np.repeat(rec.encoder_.users.ids, len(rec.encoder_.items))
+    items = np.tile(rec.encoder_.items.ids, len(rec.encoder_.users))
+    pairwise = rec.predict(users, items, clip=False)
+    np.testing.assert_allclose(scores.ravel(), pairwise, rtol=1e-12, atol=1e-12)
+
+
+def test_recommend_never_returns_rated_items(fitted):
+    rec, ratings = fitted
+    for user in ratings["user_id"].unique():
+        rated = set(ratings.loc[ratings["user_id"] == user, "item_id"])
+        result = rec.recommend(int(user), 5)
+        assert not rated & set(result.items["item_id"])
+        assert not result.cold_start
+        assert len(result.items) == min(5, 20 - len(rated))
+
+
+def test_recommend_orders_by_predicted_score(fitted):
+    rec, ratings = fitted
+    user = int(ratings["user_id"].iloc[0])
+    result = rec.recommend(user, 20)
+    rated = set(ratings.loc[ratings["user_id"] == user, "item_id"])
+    unrated = sorted(set(rec.encoder_.items.ids) - rated)
+    predicted = rec.predict(np.full(len(unrated), user), np.array(unrated), clip=False)
+    expected = [unrated[i] for i in np.lexsort((unrated, -predicted))]
+    assert list(result.items["item_id"]) == expected
+    ranks = np.arange(1, len(expected) + 1)
+    np.testing.assert_array_equal(result.items["rank"], ranks)
+    assert result.items["title"].iloc[0].startswith("Movie ")
+
+
+def test_recommend_leaves_out_excluded_items(fitted):
+    rec, ratings = fitted
+    user = int(ratings["user_id"].iloc[0])
+    first = rec.recommend(user, 3)
+    excluded = first.items["item_id"].tolist()
+    second = rec.recommend(user, 3, exclude=excluded)
+    assert not set(excluded) & set(second.items["item_id"])
+
+
+def test_short_list_is_explained():
+    ratings = pd.DataFrame(
+        {"user_id": [1, 1, 1, 2], "item_id": [10, 11, 12, 10], "rating": [5.0, 4, 3, 2]}
+    )
+    model = FactorizationMachine(2, n_epochs=2, early_stopping=False, random_state=0)
+    rec = Recommender(model).fit(ratings)
+    result = rec.recommend(2, 5)
+    assert sorted(result.items["item_id"]) == [11, 12]
+    assert result.note == "only 2 unrated items are left, fewer than n=5"
+    empty = rec.recommend(1, 3)
+    assert len(empty.items) == 0
+    assert "only 0 unrated items" in empty.note
+
+
+def test_unknown_user_gets_popularity(fitted):
+    rec, ratings = fitted
+    result = rec.recommend(999999, 4)
+    assert result.cold_start
+    assert "user 999999 is unknown" in result.note
+    counts = ratings["item_id"].value_counts()
+    expected = sorted(counts.index, key=lambda item: (-counts[item], item))[:4]
+    assert list(result.items["item_id"]) == expected
+    np.testing.assert_array_equal(result.items["score"], counts[expected].to_numpy())
+    assert rec.recommend(None, 4).items["item_id"].tolist() == expected
+
+
+def test_predict_unknown_ids_is_finite(fitted):
+    rec, _ = fitted
+    values = rec.predict([999999, 100, 999999], [1000, 55555, 55555])
+    assert np.isfinite(values).all()
+    assert values[2] == pytest.approx(np.clip(rec.model.w0_, 1, 5))
+
+
+def test_recommend_rejects_bad_n(fitted):
+    rec, _ = fitted
+    for bad in (0, -3, 2.5, True):
+        with pytest.raises(ValueError, match="n must be a positive integer"):
+            rec.recommend(100, bad)
+
+
+def test_fit_rejects_empty_ratings():
+    empty = make_ratings().iloc[:0]
+    with pytest.raises(ValueError, match="zero ratings"):
+        Recommender().fit(empty)
+
+
+def test_save_load_round_trip_is_bitwise(fitted, tmp_path):
+    rec, ratings = fitted
+    rec.info["note"] = "round trip"
+    path = persistence.save(rec, tmp_path / "model.fmrec")
+    loaded = persistence.load(path)
+    users, items = ratings["user_id"].to_numpy(), ratings["item_id"].to_numpy()
+    np.testing.assert_array_equal(
+        loaded.predict(users, items), rec.predict(users, items)
+    )
+    np.testing.assert_array_equal(loaded.model.V_, rec.model.V_)
+    assert loaded.model.get_params() == rec.model.get_params()
+    assert loaded.info == rec.info
+    assert loaded.rating_range_ == (1.0, 5.0)
+    pd.testing.assert_frame_equal(loaded.catalogue_, rec.catalogue_)
+    user = int(users[0])
+    pd.testing.assert_frame_equal(
+        loaded.recommend(user, 5).items, rec.recommend(user, 5).items
+    )
+    assert (loaded.seen_ != rec.seen_).nnz == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["model.fmrec"]
+
+
+def test_load_rejects_truncated_file(fitted, tmp_path):
+    rec, _ = fitted
+    path = persistence.save(rec, tmp_path / "model.fmrec")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelFileError, match="truncated"):
+        persistence.load(path)
+
+
+def test_load_rejects_foreign_files(tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model\n")
+    with pytest.raises(ModelFileError, match="not a readable fmrec model"):
+        persistence.load(text)
+    other = tmp_path / "other.npz"
+    np.savez(other, weights=np.zeros(3))
+    with pytest.raises(ModelFileError, match="missing entries"):
+        persistence.load(other)
+    with pytest.raises(FileNotFoundError, match="Model file not found"):
+        persistence.load(tmp_path / "absent.fmrec")
+
+
+def rewrite_archive(path, **changes):
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays.update(changes)
+    with open(path, "wb") as handle:
+        np.savez(handle, **arrays)
+    return arrays
+
+
+def test_load_rejects_other_format_version(fitted, tmp_path):
+    rec, _ = fitted
+    path = persistence.save(rec, tmp_path / "model.fmrec")
+    with np.load(path) as archive:
+        meta = archive["meta"].tobytes().decode()
+    meta = meta.replace('"format_version": 1', '"format_version": 99')
+    rewrite_archive(path, meta=np.frombuffer(meta.encode(), np.uint8))
+    with pytest.raises(ModelFileError, match="version 99 is not supported"):
+        persistence.load(path)
+
+
+def test_load_never_unpickles(fitted, tmp_path):
+    rec, _ = fitted
+    path = persistence.save(rec, tmp_path / "model.fmrec")
+    rewrite_archive(path, w=np.array([object()], dtype=object))
+    with pytest.raises(ModelFileError, match="not a readable fmrec model"):
+        persistence.load(path)
+
+
+def test_failed_save_leaves_old_file(fitted, tmp_path, monkeypatch):
+    rec, _ = fitted
+    path = persistence.save(rec, tmp_path / "model.fmrec")
+    before = path.read_bytes()
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", broken)
+    with pytest.raises(OSError, match="disk full"):
+        persistence.save(rec, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.fmrec"]
