@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from fmrec.metrics._top_k import top_k_items
 from fmrec.metrics._validation import (
     as_finite_floats,
     as_indices,
@@ -164,14 +165,14 @@ def ranking_metrics(
 
     relevant = _RelevantItems.from_test(users, items, ratings, threshold, n_items)
     per_user = np.empty((4, len(relevant.users)))
-    # One buffer for all batches, because touching fresh memory for every batch
-    # costs about as much as the top-k selection.
+    # One buffer for all batches, so that no batch allocates and pages in a new
+    # batch_size x n_items array.
     buffer = np.empty((min(batch_size, len(relevant.users)), n_items))
     for start in range(0, len(relevant.users), batch_size):
         batch = relevant.users[start : start + batch_size]
         scores = buffer[: len(batch)]
         _score_unseen(score_users, batch, seen_csr, out=scores)
-        ranked = _top_k(scores, k)
+        ranked = top_k_items(scores, k)
         hits = relevant.contains(batch, ranked)
         n_relevant = relevant.counts[start : start + batch_size]
         per_user[:, start : start + len(batch)] = _list_metrics(hits, n_relevant, k)
@@ -283,44 +284,6 @@ def _score_unseen(
     row_of_entry = np.repeat(np.arange(len(batch)), np.diff(rows.indptr))
     stored_nonzero = rows.data != 0
     out[row_of_entry[stored_nonzero], rows.indices[stored_nonzero]] = -np.inf
-
-
-def _top_k(scores: np.ndarray, k: int) -> np.ndarray:
-    """Return the top-k item indices of each row, best first, -1 where unseen ran out.
-
-    Ties are ordered by the lower item index, also at the cutoff.
-    """
-    n_rows, n_items = scores.shape
-    depth = min(k, n_items)
-    top = np.argpartition(scores, n_items - depth, axis=1)[:, n_items - depth :]
-    top_scores = np.take_along_axis(scores, top, axis=1)
-
-    # argpartition picks arbitrarily among items tied at the cutoff score, so
-    # rows where a tied item was left out are selected again by item index.
-    cutoff = top_scores.min(axis=1)
-    n_tied = np.count_nonzero(scores == cutoff[:, None], axis=1)
-    n_tied_in_top = np.count_nonzero(top_scores == cutoff[:, None], axis=1)
-    redo = np.flatnonzero((n_tied > n_tied_in_top) & (cutoff > -np.inf))
-    if redo.size:
-        top[redo] = _select_lowest_tied(scores[redo], cutoff[redo], depth)
-        top_scores[redo] = np.take_along_axis(scores[redo], top[redo], axis=1)
-
-    order = np.lexsort((top, -top_scores), axis=1)
-    ranked = np.take_along_axis(top, order, axis=1)
-    ranked[np.take_along_axis(top_scores, order, axis=1) == -np.inf] = -1
-    return ranked
-
-
-def _select_lowest_tied(
-    scores: np.ndarray, cutoff: np.ndarray, depth: int
-) -> np.ndarray:
-    """Pick, per row, all items above ``cutoff`` and fill up with the lowest tied."""
-    above = scores > cutoff[:, None]
-    tied = scores == cutoff[:, None]
-    n_free = depth - np.count_nonzero(above, axis=1)
-    chosen = above | (tied & (np.cumsum(tied, axis=1) <= n_free[:, None]))
-    # Every row has exactly ``depth`` chosen items, and nonzero walks row-major.
-    return np.nonzero(chosen)[1].reshape(len(scores), depth)
 
 
 def _list_metrics(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> np.ndarray:
