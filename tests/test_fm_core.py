@@ -265,3 +265,24 @@ def test_target_range_clips_predict_only():
     raw = model.decision_function(X)
     np.testing.assert_array_equal(model.predict(X), np.clip(raw, 2.5, 3.5))
     assert raw.min() < 2.5 or raw.max() > 3.5
+
+
+def test_benchmark_python_loop_matches_kernel():
+    """The benchmark's per-sample baseline must compute the same epoch."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+    from reference_loop import python_sgd_epoch
+
+    X, y = synthetic_ratings(n_rows=200)
+    rng = np.random.default_rng(5)
+    V = rng.normal(0, 0.1, (X.shape[1], 6))
+    order = rng.permutation(200)
+    params = {"w0": np.zeros(1), "w": np.zeros(X.shape[1]), "V": V.copy()}
+    python_sgd_epoch(X, y, order, params, 0.01, 0.1)
+    fast = (np.zeros(1), np.zeros(X.shape[1]), V.copy())
+    sgd_epoch(*csr_arrays(X), y, order, *fast, 0.01, 0.1, 0.1)
+    assert fast[0][0] == pytest.approx(params["w0"][0], abs=1e-12)
+    np.testing.assert_allclose(fast[1], params["w"], atol=1e-12)
+    np.testing.assert_allclose(fast[2], params["V"], atol=1e-12)

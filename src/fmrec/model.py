@@ -47,15 +47,15 @@ class FactorizationMachine:
     ----------
     n_factors : int, default=64
         Dimension k of the factor vectors; 0 gives a linear model.
-    learning_rate : float, default=0.01
+    learning_rate : float, default=0.007
         SGD step size.
     reg_w : float, default=0.02
         L2 penalty on the linear weights (the bias is not penalised).
-    reg_v : float, default=0.04
+    reg_v : float, default=0.05
         L2 penalty on the factors.
     init_std : float, default=0.05
         Standard deviation of the normal distribution the factors start from.
-    n_epochs : int, default=60
+    n_epochs : int, default=100
         Maximum number of passes over the training data.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the training rows (unless a
@@ -95,11 +95,11 @@ class FactorizationMachine:
         self,
         n_factors: int = 64,
         *,
-        learning_rate: float = 0.01,
+        learning_rate: float = 0.007,
         reg_w: float = 0.02,
-        reg_v: float = 0.04,
+        reg_v: float = 0.05,
         init_std: float = 0.05,
-        n_epochs: int = 60,
+        n_epochs: int = 100,
         early_stopping: bool = True,
         validation_fraction: float = 0.05,
         patience: int = 3,
