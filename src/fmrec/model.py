@@ -39,6 +39,13 @@ class EpochRecord:
     def as_dict(self) -> dict[str, float | int | None]:
         return asdict(self)
 
+    def postfix(self) -> dict[str, str]:
+        """Return the scores as short strings for a progress bar."""
+        scores = {"train": f"{self.train_rmse:.4f}"}
+        if self.valid_rmse is not None:
+            scores["valid"] = f"{self.valid_rmse:.4f}"
+        return scores
+
 
 class FactorizationMachine:
     """2-way Factorization Machine regressor trained by SGD.
@@ -272,9 +279,7 @@ class FactorizationMachine:
                 time.perf_counter() - start,
             )
             history.append(record)
-            epochs.set_postfix(
-                train=f"{record.train_rmse:.4f}", valid=record.valid_rmse
-            )
+            epochs.set_postfix(record.postfix())
             logger.debug("epoch %s", record)
             if valid is None:
                 continue
