@@ -120,7 +120,7 @@ def main() -> None:
     python_epoch = per_row * X.shape[0]
     record = {
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
-        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
         "python": platform.python_version(),
         "n_train": int(X.shape[0]),
         **timings,
