@@ -263,3 +263,64 @@ def test_failed_save_leaves_old_file(fitted, tmp_path, monkeypatch):
         persistence.save(rec, path)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["model.fmrec"]
+
+
+def test_fold_in_recovers_trained_user(fitted):
+    """Folding in a user's own ratings solves the ridge problem exactly."""
+    rec, ratings = fitted
+    user = int(ratings["user_id"].iloc[0])
+    own = ratings[ratings["user_id"] == user]
+    given = dict(zip(own["item_id"], own["rating"], strict=True))
+    bias, factors = rec.fold_in(given)
+    # Gradient of the ridge objective at the solution is zero.
+    items = rec.encoder_.items.lookup(own["item_id"].to_numpy())
+    scalar, item_factors = rec._catalogue_terms()
+    residual = (
+        own["rating"].to_numpy()
+        - rec.model.w0_
+        - scalar[items]
+        - bias
+        - item_factors[items] @ factors
+    )
+    m = len(own)
+    assert residual.sum() == pytest.approx(m * rec.model.reg_w * bias, abs=1e-9)
+    np.testing.assert_allclose(
+        item_factors[items].T @ residual, m * rec.model.reg_v * factors, atol=1e-9
+    )
+
+
+def test_recommend_for_ratings_skips_rated(fitted):
+    rec, _ = fitted
+    given = {1000: 5.0, 1003: 1.0, 424242: 4.0}
+    result = rec.recommend_for_ratings(given, 5)
+    assert not result.cold_start
+    assert len(result.items) == 5
+    assert not {1000, 1003} & set(result.items["item_id"])
+    bias, factors = rec.fold_in(given)
+    unrated = [i for i in rec.encoder_.items.ids if i not in given]
+    scalar, item_factors = rec._catalogue_terms()
+    index = rec.encoder_.items.lookup(np.array(unrated))
+    scores = rec.model.w0_ + bias + scalar[index] + item_factors[index] @ factors
+    expected = [unrated[i] for i in np.lexsort((unrated, -scores))[:5]]
+    assert result.items["item_id"].tolist() == expected
+
+
+def test_recommend_for_unknown_ratings_is_cold_start(fitted):
+    rec, _ = fitted
+    result = rec.recommend_for_ratings({424242: 4.0}, 3)
+    assert result.cold_start
+    assert "no rated item is known" in result.note
+
+
+def test_similar_items_by_cosine(fitted):
+    rec, _ = fitted
+    frame = rec.similar_items(1000, 3)
+    _, factors = rec._catalogue_terms()
+    unit = factors / np.linalg.norm(factors, axis=1, keepdims=True)
+    cosine = unit @ unit[0]
+    cosine[0] = -np.inf
+    expected = rec.encoder_.items.ids[np.argsort(-cosine, kind="stable")[:3]]
+    assert frame["item_id"].tolist() == expected.tolist()
+    np.testing.assert_allclose(frame["similarity"], np.sort(cosine)[::-1][:3])
+    with pytest.raises(KeyError, match="item 7 is not in the model"):
+        rec.similar_items(7)

@@ -97,9 +97,82 @@ class Recommender:
 
     def score_users(self, user_index: np.ndarray) -> np.ndarray:
         """Return unclipped scores of every catalogue item for each user index."""
-        item_scalar, item_factors = self._catalogue_terms()
         rows = self.encoder_.user_rows(np.asarray(user_index, dtype=np.int64))
-        user_scalar, user_factors = _row_terms(rows, self.model)
+        return self._score_user_terms(*_row_terms(rows, self.model))
+
+    def fold_in(self, ratings: dict[int, float]) -> tuple[float, np.ndarray]:
+        """Fit a new user's bias and factors to their ratings, items held fixed.
+
+        With the item side fixed, the FM prediction for user terms ``(b, v)``
+        is ``w0 + b + s_i + <v, q_i>`` (``s_i`` and ``q_i`` from
+        :func:`fmrec.kernels.fm_row_terms`), linear in ``(b, v)``. This solves
+        the ridge problem ``min sum_i (r_i - w0 - s_i - b - <v, q_i>)^2 +
+        m reg_w b^2 + m reg_v |v|^2`` over the ``m`` rated items the model
+        knows, whose penalties equal the ones SGD applies to a user with
+        ``m`` ratings. Unknown item ids are ignored.
+        """
+        item_ids = np.fromiter(ratings.keys(), dtype=np.int64, count=len(ratings))
+        values = np.fromiter(ratings.values(), dtype=np.float64, count=len(ratings))
+        index = self.encoder_.items.lookup(item_ids)
+        known = index >= 0
+        n_factors = self.model.V_.shape[1]
+        if not known.any():
+            return 0.0, np.zeros(n_factors)
+        item_scalar, item_factors = self._catalogue_terms()
+        design = np.hstack([np.ones((known.sum(), 1)), item_factors[index[known]]])
+        target = values[known] - self.model.w0_ - item_scalar[index[known]]
+        m = known.sum()
+        penalty = np.r_[self.model.reg_w, np.full(n_factors, self.model.reg_v)] * m
+        solution = np.linalg.solve(
+            design.T @ design + np.diag(penalty), design.T @ target
+        )
+        return float(solution[0]), solution[1:]
+
+    def recommend_for_ratings(
+        self, ratings: dict[int, float], n: int = 10, *, exclude=()
+    ) -> Recommendations:
+        """Recommend for a user who is not in the model, from a few ratings.
+
+        The user's terms come from :meth:`fold_in`, without retraining; the
+        rated items are never recommended. With no rating of a known item the
+        result is the popularity list, flagged as a cold start.
+        """
+        _check_n(n)
+        rated = list(ratings.keys())
+        bias, factors = self.fold_in(ratings)
+        if not (self.encoder_.items.lookup(np.asarray(rated, np.int64)) >= 0).any():
+            note = "no rated item is known to the model"
+            return self.popular(n, exclude=[*rated, *exclude], note=note)
+        scores = self._score_user_terms(np.array([bias]), factors[None, :])[0]
+        allowed = self._allowed(np.array([], dtype=np.int64), [*rated, *exclude])
+        chosen = _top(scores, allowed, n)
+        return self._result(None, chosen, scores[chosen], n, allowed.sum(), False)
+
+    def similar_items(self, item_id: int, n: int = 10) -> pd.DataFrame:
+        """Return the ``n`` items whose factor vectors are closest in cosine.
+
+        Raises KeyError for an item id the model does not know.
+        """
+        _check_n(n)
+        index = int(self.encoder_.items.lookup([item_id])[0])
+        if index < 0:
+            raise KeyError(f"item {item_id} is not in the model")
+        _, factors = self._catalogue_terms()
+        norms = np.linalg.norm(factors, axis=1)
+        norms[norms == 0] = 1.0
+        similarity = factors @ factors[index] / (norms * norms[index])
+        allowed = np.ones(similarity.size, dtype=bool)
+        allowed[index] = False
+        chosen = _top(similarity, allowed, n)
+        frame = self.catalogue_.iloc[chosen].reset_index(drop=True)
+        frame.insert(0, "rank", np.arange(1, chosen.size + 1))
+        frame.insert(2, "similarity", similarity[chosen])
+        return frame
+
+    def _score_user_terms(
+        self, user_scalar: np.ndarray, user_factors: np.ndarray
+    ) -> np.ndarray:
+        item_scalar, item_factors = self._catalogue_terms()
         scores = user_factors @ item_factors.T
         scores += user_scalar[:, None]
         scores += item_scalar[None, :] + self.model.w0_
