@@ -10,7 +10,7 @@ import pytest
 def movielens_dir() -> Path:
     """Folder with the real MovieLens data, given by the FMREC_DATA_DIR variable.
 
-    The folder holds ``ml-1m/``, ``ml-100k/`` and ``ml-latest-small/`` and the
+    The folder contains ``ml-1m/``, ``ml-100k/`` and ``ml-latest-small/`` and the
     matching ``.zip`` archives in the official layout. Tests fail, not skip,
     without it, so that a run without real data cannot pass.
     """

@@ -48,7 +48,7 @@ CSV_MOVIES = (
 
 
 def write_folder(folder: Path, files: dict[str, str | bytes]) -> Path:
-    """Write ``files`` into ``folder``; str contents are encoded as latin-1."""
+    """Write ``files`` into ``folder``, encoding str contents as latin-1."""
     folder.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
         if isinstance(content, str):
@@ -270,7 +270,7 @@ def test_ml100k_real_zip_equals_folder(ml100k: MovieLens, movielens_dir: Path) -
     assert_same_dataset(load_movielens(movielens_dir / "ml-100k.zip"), ml100k)
 
 
-def test_ml100k_trailing_blank_genre_line_is_quiet(
+def test_ml100k_real_loads_quietly(
     movielens_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="fmrec")
@@ -326,9 +326,7 @@ def test_latest_small_real_zip_equals_folder(
 @pytest.mark.parametrize(
     "make_files", [ml1m_files, ml100k_files, csv_files], ids=["ml1m", "ml100k", "csv"]
 )
-def test_crlf_and_missing_final_newline_load_the_same(
-    tmp_path: Path, make_files
-) -> None:
+def test_crlf_and_no_final_newline(tmp_path: Path, make_files) -> None:
     clean = load_movielens(write_folder(tmp_path / "clean", make_files()))
     crlf = load_movielens(write_folder(tmp_path / "crlf", to_crlf(make_files())))
     no_end = load_movielens(
@@ -400,7 +398,7 @@ def test_ml100k_genres_follow_genre_file(tmp_path: Path) -> None:
         ("1\t2::30::4::978300763", ["invalid UserID '1\\t2'"]),
     ],
 )
-def test_ml1m_rating_errors_name_file_and_line(
+def test_ml1m_rating_errors(
     tmp_path: Path, bad_line: str, expected_parts: list[str]
 ) -> None:
     ratings = ML1M_RATINGS + bad_line + "\n2::20::1::978300764\n"
@@ -440,6 +438,17 @@ def test_off_scale_error_deep_in_file(tmp_path: Path) -> None:
     assert "invalid Rating '4.5'" in str(error)
 
 
+@pytest.mark.parametrize("bad_line", [65_536, 65_537, 69_999])
+def test_error_line_in_later_block(tmp_path: Path, bad_line: int) -> None:
+    # Failed fast parses are retried in blocks of 65,536 lines.
+    lines = [f"{user}::10::4::{user}" for user in range(1, 70_001)]
+    lines[99] = ""
+    lines[bad_line - 1] = f"{bad_line}::10::four::1"
+    error = format_error(tmp_path, ml1m_files(ratings_dat="\n".join(lines)))
+    assert error.line == bad_line
+    assert "invalid Rating 'four'" in str(error)
+
+
 def test_first_bad_line_wins(tmp_path: Path) -> None:
     ratings = "1::10::5::1\n1::20::9::2\n1::30\n"
     error = format_error(tmp_path, ml1m_files(ratings_dat=ratings))
@@ -469,7 +478,7 @@ def test_error_in_zip_names_member(tmp_path: Path) -> None:
         ("", 1, "expected the header line"),
     ],
 )
-def test_csv_rating_errors_count_header_line(
+def test_csv_rating_errors(
     tmp_path: Path, ratings: str, line: int, expected_part: str
 ) -> None:
     error = format_error(tmp_path, csv_files(ratings=ratings))
@@ -500,13 +509,19 @@ def test_ml100k_rating_error(tmp_path: Path) -> None:
             ml1m_files(movies_dat="10::Heat (1995)::Action\n10::Copy (1995)::Drama\n"),
             "movies.dat",
             2,
-            "item id 10 appears a second time",
+            "repeated item id 10 (first at line 1)",
         ),
         (
             ml1m_files(users_dat="1::F::1::10::48067\n2::M::56::16\n"),
             "users.dat",
             2,
             "UserID::Gender::Age::Occupation::Zip-code",
+        ),
+        (
+            ml1m_files(users_dat="1::F::1::10::48067\n\n1::M::1::10::48067\n"),
+            "users.dat",
+            3,
+            "repeated user id 1 (first at line 1)",
         ),
         (
             ml1m_files(users_dat="1::F::one::10::48067\n"),
@@ -546,6 +561,7 @@ def test_ml100k_rating_error(tmp_path: Path) -> None:
         "dat-title-form",
         "dat-repeated-id",
         "users-field-count",
+        "users-repeated-id",
         "users-age",
         "csv-quoting",
         "csv-field-count",
@@ -553,7 +569,7 @@ def test_ml100k_rating_error(tmp_path: Path) -> None:
         "csv-header",
     ],
 )
-def test_metadata_errors_name_file_and_line(
+def test_metadata_errors(
     tmp_path: Path, files: dict, name: str, line: int, expected_part: str
 ) -> None:
     error = format_error(tmp_path, files)
@@ -586,7 +602,7 @@ def test_ml100k_title_with_separator_kept(tmp_path: Path) -> None:
 # --- blank lines, duplicates and empty files ------------------------------------------
 
 
-def test_blank_lines_inside_are_skipped_with_warning(
+def test_inner_blank_lines_warn(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     clean = load_ml1m(tmp_path / "clean")

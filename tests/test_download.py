@@ -87,7 +87,7 @@ def server(
 
 
 @pytest.fixture
-def test_dataset(
+def registered_dataset(
     server: ArchiveServer, archive_bytes: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> DatasetInfo:
     """Register "ml-test" in DATASETS, served by the local server."""
@@ -104,7 +104,7 @@ def test_dataset(
 def test_download_saves_verified_zip(
     tmp_path: Path,
     server: ArchiveServer,
-    test_dataset: DatasetInfo,
+    registered_dataset: DatasetInfo,
     archive_bytes: bytes,
 ) -> None:
     path = download("ml-test", tmp_path / "home", progress=False)
@@ -117,7 +117,7 @@ def test_download_saves_verified_zip(
 def test_download_cached_makes_no_request(
     tmp_path: Path,
     server: ArchiveServer,
-    test_dataset: DatasetInfo,
+    registered_dataset: DatasetInfo,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     first = download("ml-test", tmp_path, progress=False)
@@ -131,24 +131,24 @@ def test_download_cached_makes_no_request(
 def test_download_checksum_mismatch_leaves_nothing(
     tmp_path: Path,
     server: ArchiveServer,
-    test_dataset: DatasetInfo,
+    registered_dataset: DatasetInfo,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     wrong = "0" * 64
     monkeypatch.setitem(
-        DATASETS, "ml-test", DatasetInfo("ml-test", test_dataset.url, "sha256", wrong)
+        DATASETS,
+        "ml-test",
+        DatasetInfo("ml-test", registered_dataset.url, "sha256", wrong),
     )
     with pytest.raises(ValueError) as caught:
         download("ml-test", tmp_path, progress=False)
     message = str(caught.value)
     assert f"expected sha256 {wrong}" in message
-    assert f"got {test_dataset.checksum}" in message
+    assert f"got {registered_dataset.checksum}" in message
     assert list(tmp_path.iterdir()) == []
 
 
-def test_download_official_checksum_with_url_override(
-    tmp_path: Path, server: ArchiveServer
-) -> None:
+def test_url_override_keeps_checksum(tmp_path: Path, server: ArchiveServer) -> None:
     # The served archive is not the official ml-1m archive, so the pinned
     # checksum must reject it.
     with pytest.raises(ValueError, match=DATASETS["ml-1m"].checksum):
@@ -171,7 +171,7 @@ def test_download_md5_checksum(
 
 
 def test_download_http_error_leaves_nothing(
-    tmp_path: Path, server: ArchiveServer, test_dataset: DatasetInfo
+    tmp_path: Path, server: ArchiveServer, registered_dataset: DatasetInfo
 ) -> None:
     with pytest.raises(urllib.error.HTTPError):
         download("ml-test", tmp_path, progress=False, url=server.url("/absent.zip"))
@@ -181,7 +181,7 @@ def test_download_http_error_leaves_nothing(
 def test_download_progress_goes_to_stderr(
     tmp_path: Path,
     server: ArchiveServer,
-    test_dataset: DatasetInfo,
+    registered_dataset: DatasetInfo,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     download("ml-test", tmp_path, progress=True)
@@ -204,7 +204,7 @@ def test_download_rejects_non_http_url(tmp_path: Path) -> None:
 def test_download_uses_env_data_home(
     tmp_path: Path,
     server: ArchiveServer,
-    test_dataset: DatasetInfo,
+    registered_dataset: DatasetInfo,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("FMREC_DATA_DIR", str(tmp_path / "env-home"))

@@ -44,6 +44,9 @@ _TRAILING_YEAR = re.compile(r"\((\d{4})\)\s*$")
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _MAX_SHOWN_CHARS = 100
+# Lines per block when a failed fast parse is retried block by block. An exact
+# line-by-line pass over one block takes well under a second.
+_BLOCK_LINES = 1 << 16
 
 
 @dataclass(frozen=True)
@@ -58,8 +61,8 @@ class RatingsLayout:
     @property
     def form(self) -> str:
         """Expected line form for error messages, such as ``UserID::MovieID::...``."""
-        shown = "<TAB>" if self.separator == "\t" else self.separator
-        return shown.join(self.fields)
+        separator_text = "<TAB>" if self.separator == "\t" else self.separator
+        return separator_text.join(self.fields)
 
 
 ML1M_RATINGS = RatingsLayout("::", ("UserID", "MovieID", "Rating", "Timestamp"))
@@ -210,23 +213,24 @@ def parse_ratings(
     """Parse a ratings file into user_id, item_id, rating and timestamp columns.
 
     Rows keep file order, and duplicates are kept. The pandas C parser reads the
-    file first. If it fails, or a rating is off ``scale``, an exact line-by-line
-    pass raises at the first bad line. If that pass finds no error, because pandas
-    rejected something valid, its result is returned.
+    whole file first. If it fails, or a rating is off ``scale``, the file is parsed
+    again in blocks of lines, and an exact line-by-line pass over the first failing
+    block raises at the first bad line. If that pass finds no error, because pandas
+    rejected something valid, its rows are used.
     """
     if b"\r" in data:
         data = data.replace(b"\r\n", b"\n")
     first_line, body = _split_header(data, where, layout)
     parsed = _parse_ratings_fast(body, layout, first_line)
     if parsed is None or not scale.contains(parsed[0]["rating"].to_numpy()).all():
-        parsed = _parse_ratings_exact(body, first_line, where, layout, scale)
+        parsed = _parse_ratings_by_block(body, first_line, where, layout, scale)
     frame, blank_lines, last_line = parsed
     report_blank_lines(where, blank_lines, last_line)
     return frame
 
 
 def _split_header(data: bytes, where: str, layout: RatingsLayout) -> tuple[int, bytes]:
-    """Check the header line if the layout has one; return the body's first line."""
+    """Check the header line, if any, and return the body and its first line number."""
     if layout.header is None:
         return 1, data
     header, _, body = data.partition(b"\n")
@@ -245,7 +249,7 @@ def _empty_ratings() -> pd.DataFrame:
 def _parse_ratings_fast(
     body: bytes, layout: RatingsLayout, first_line: int
 ) -> tuple[pd.DataFrame, list[int], int] | None:
-    """Parse with pandas' C parser; return None where the exact pass must decide."""
+    """Parse with pandas' C parser, or return None when the exact pass must decide."""
     separator = layout.separator.encode()
     if len(separator) > 1:
         if b"\t" in body:
@@ -282,7 +286,7 @@ def _read_with_pandas(body: bytes, separator: str) -> pd.DataFrame | None:
 def _check_row_count(
     body: bytes, frame: pd.DataFrame, first_line: int
 ) -> tuple[pd.DataFrame, list[int], int] | None:
-    """Match pandas' skipped lines to blank lines; None if they differ."""
+    """Return the frame and blank lines, or None if pandas skipped non-blank lines."""
     line_count = body.count(b"\n") + (0 if body.endswith(b"\n") or not body else 1)
     last_line = first_line + line_count - 1
     if len(frame) == line_count:
@@ -292,6 +296,35 @@ def _check_row_count(
     if len(frame) + len(blank_lines) != line_count:
         return None
     return frame, blank_lines, last_line
+
+
+def _parse_ratings_by_block(
+    body: bytes, first_line: int, where: str, layout: RatingsLayout, scale: RatingScale
+) -> tuple[pd.DataFrame, list[int], int]:
+    """Parse each block fast, and exactly where that fails, to find the first error."""
+    frames: list[pd.DataFrame] = []
+    blank_lines: list[int] = []
+    last_line = first_line - 1
+    for block, block_first_line in _split_blocks(body, first_line):
+        parsed = _parse_ratings_fast(block, layout, block_first_line)
+        if parsed is None or not scale.contains(parsed[0]["rating"].to_numpy()).all():
+            parsed = _parse_ratings_exact(block, block_first_line, where, layout, scale)
+        frames.append(parsed[0])
+        blank_lines.extend(parsed[1])
+        last_line = parsed[2]
+    frame = pd.concat(frames, ignore_index=True) if frames else _empty_ratings()
+    return frame, blank_lines, last_line
+
+
+def _split_blocks(body: bytes, first_line: int) -> Iterator[tuple[bytes, int]]:
+    """Yield (block, number of its first line) for blocks of _BLOCK_LINES lines."""
+    line_ends = np.flatnonzero(np.frombuffer(body, dtype=np.uint8) == ord("\n"))
+    block_ends = line_ends[_BLOCK_LINES - 1 :: _BLOCK_LINES] + 1
+    start = 0
+    for index, end in enumerate([*block_ends.tolist(), len(body)]):
+        if end > start:
+            yield body[start:end], first_line + index * _BLOCK_LINES
+        start = end
 
 
 def _parse_ratings_exact(
@@ -307,8 +340,9 @@ def _parse_ratings_exact(
             if _is_blank(line):
                 blank_lines.append(number)
                 continue
-            rows.append(_parse_rating_line(line, number, where, layout, scale))
-            rating_texts.append((number, line.split(layout.separator)[2]))
+            row, rating_text = _parse_rating_line(line, number, where, layout, scale)
+            rows.append(row)
+            rating_texts.append((number, rating_text))
     except DataFormatError:
         # An off-scale rating above the malformed line is the first error.
         earlier = _off_scale_error(rows, rating_texts, where, layout, scale)
@@ -354,8 +388,11 @@ def _rows_to_ratings(rows: list[tuple[int, int, float, int]]) -> pd.DataFrame:
 
 def _parse_rating_line(
     line: str, number: int, where: str, layout: RatingsLayout, scale: RatingScale
-) -> tuple[int, int, float, int]:
-    """Parse one line; the caller checks the rating against the scale."""
+) -> tuple[tuple[int, int, float, int], str]:
+    """Parse one line into a row and the rating text.
+
+    The caller checks the rating against the scale.
+    """
     fields = _require_fields(line, layout.separator, layout.form, 4, where, number)
     user_text, item_text, rating_text, time_text = fields
     user_name, item_name, rating_name, time_name = layout.fields
@@ -365,7 +402,7 @@ def _parse_rating_line(
     if rating is None:
         _field_error(where, number, rating_name, rating_text, describe_scale(scale))
     timestamp = _require_int(time_text, time_name, where, number)
-    return user_id, item_id, rating, timestamp
+    return (user_id, item_id, rating, timestamp), rating_text
 
 
 # --- items and users -----------------------------------------------------------------
@@ -376,11 +413,7 @@ def _items_frame(
 ) -> pd.DataFrame:
     """Build item_id, title, genres and year columns, rejecting repeated item ids."""
     ids = np.array([row[0] for row in rows], dtype=np.int64)
-    repeated = pd.Series(ids).duplicated(keep="first").to_numpy()
-    if repeated.any():
-        index = int(np.argmax(repeated))
-        message = f"item id {ids[index]} appears a second time, expected unique ids"
-        raise DataFormatError(where, line_numbers[index], message)
+    _reject_repeated_ids(ids, "item id", line_numbers, where)
     titles = [row[1] for row in rows]
     return pd.DataFrame(
         {
@@ -390,6 +423,20 @@ def _items_frame(
             "year": pd.array([_title_year(title) for title in titles], dtype="Int64"),
         }
     )
+
+
+def _reject_repeated_ids(
+    ids: np.ndarray, name: str, line_numbers: list[int], where: str
+) -> None:
+    repeated = pd.Series(ids).duplicated(keep="first").to_numpy()
+    if not repeated.any():
+        return
+    index = int(np.argmax(repeated))
+    first = line_numbers[int(np.argmax(ids == ids[index]))]
+    message = (
+        f"repeated {name} {ids[index]} (first at line {first}), expected unique ids"
+    )
+    raise DataFormatError(where, line_numbers[index], message)
 
 
 def _title_year(title: str) -> int | None:
@@ -421,12 +468,7 @@ def _users_frame(
 ) -> pd.DataFrame:
     """Build the users frame with ``dtypes``, rejecting repeated user ids."""
     frame = pd.DataFrame(rows, columns=list(dtypes)).astype(dtypes)
-    repeated = frame["user_id"].duplicated(keep="first").to_numpy()
-    if repeated.any():
-        index = int(np.argmax(repeated))
-        user_id = frame["user_id"].iloc[index]
-        message = f"user id {user_id} appears a second time, expected unique ids"
-        raise DataFormatError(where, line_numbers[index], message)
+    _reject_repeated_ids(frame["user_id"].to_numpy(), "user id", line_numbers, where)
     return frame
 
 

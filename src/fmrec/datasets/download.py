@@ -41,9 +41,9 @@ class DatasetInfo:
 _BASE_URL = "https://files.grouplens.org/datasets/movielens"
 
 # Digests of the official GroupLens archives at _BASE_URL. The sha256 values for
-# ml-1m and ml-latest-small also appear in TensorFlow Datasets'
-# url_checksums/movielens.txt. ml-20m and ml-25m are absent because no GroupLens
-# page giving their digests was available to check against.
+# ml-1m and ml-latest-small also appear in TensorFlow Datasets' file
+# tensorflow_datasets/url_checksums/movielens.txt. ml-20m and ml-25m are absent
+# because no GroupLens page giving their digests was available to check against.
 DATASETS: dict[str, DatasetInfo] = {
     "ml-100k": DatasetInfo(
         "ml-100k",
@@ -99,7 +99,7 @@ def download(
 
     The archive is streamed to a temporary file in the data folder. Only after its
     digest matches the pinned checksum is it renamed to ``<data folder>/<name>.zip``
-    with :func:`os.replace`, so that path never holds a partial or unverified file.
+    with :func:`os.replace`, so that path never contains a partial or unverified file.
     If that zip already exists, it is returned without a download and without a
     checksum check.
 
@@ -131,7 +131,7 @@ def download(
     info = _dataset_info(name)
     target = data_home(data_dir) / f"{name}.zip"
     if target.exists():
-        logger.info("%s already exists; not downloading %s again", target, name)
+        logger.info("%s already exists, so %s is not downloaded again", target, name)
         return target
     address = url if url is not None else info.url
     _check_url(address)
@@ -151,7 +151,7 @@ def _dataset_info(name: str) -> DatasetInfo:
     except KeyError:
         known = ", ".join(sorted(DATASETS))
         raise ValueError(
-            f"unknown data set {name!r}; expected one of: {known}"
+            f"unknown data set {name!r}, expected one of: {known}"
         ) from None
 
 
@@ -208,5 +208,5 @@ def _verify_digest(actual: str, info: DatasetInfo, address: str) -> None:
         algorithm = info.checksum_algorithm
         raise ValueError(
             f"checksum mismatch for {address}: expected {algorithm} {info.checksum}, "
-            f"got {actual}; the downloaded file was deleted"
+            f"got {actual}. The downloaded file was deleted."
         )

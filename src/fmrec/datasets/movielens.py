@@ -29,7 +29,7 @@ Policies:
   count, because they may mark a damaged file. Blank lines at the end of a file are
   logged at DEBUG only, because the official ``u.genre`` ends with one.
 - When a (user, item) pair is rated more than once, the last rating in file order
-  is kept where it stands and the earlier ones are dropped. The number dropped is
+  keeps its position and the earlier ones are dropped. The number dropped is
   :attr:`MovieLens.n_duplicates` and is logged at WARNING.
 - A repeated item id in the movies file or user id in the users file is a format
   error.
@@ -64,7 +64,7 @@ logger = logging.getLogger(__name__)
 
 # Ratings within this many steps of a grid point count as on the grid.
 _GRID_TOLERANCE = 1e-9
-# Data sets in the CSV format; other CSV folders are named "movielens-csv".
+# Names of the CSV-format data sets. Other CSV folders are named "movielens-csv".
 _CSV_NAMES = frozenset({"ml-latest-small", "ml-latest", "ml-20m", "ml-25m"})
 # Folders that macOS adds to zip archives next to the data folder.
 _IGNORED_ARCHIVE_FOLDERS = frozenset({"__MACOSX"})
@@ -230,7 +230,8 @@ def _find_named(
             f"{tried} Run `fmrec download {name}` or pass download=True."
         )
     raise FileNotFoundError(
-        f"{tried} It has no pinned download; place the official archive at {archive}."
+        f"{tried} It has no pinned download address, so place the official archive "
+        f"at {archive}."
     )
 
 
@@ -271,7 +272,7 @@ class _ArchiveFiles:
         try:
             return self._archive.read(self._prefix + name)
         except (zipfile.BadZipFile, zlib.error, EOFError) as error:
-            message = f"corrupt zip member: {error}"
+            message = f"failed to extract the zip member: {error}"
             raise DataFormatError(self.where(name), None, message) from error
 
 
@@ -330,7 +331,7 @@ def _detect_format(files: _Files) -> str:
         if files.names.intersection(names):
             return key
     message = (
-        "no MovieLens files found; expected ratings.dat and movies.dat (ML-1M), "
+        "no MovieLens files found. Expected ratings.dat and movies.dat (ML-1M), "
         "u.data and u.item (ML-100K), or ratings.csv and movies.csv (CSV family)"
     )
     raise FileNotFoundError(errno.ENOENT, message, files.source)
@@ -390,7 +391,7 @@ def _read_users(
 ) -> pd.DataFrame | None:
     if name not in files.names:
         logger.warning(
-            "%s not found; the data set has no users table", files.where(name)
+            "%s not found, so the data set has no users table", files.where(name)
         )
         return None
     return parse(files.read(name), files.where(name))
@@ -407,7 +408,7 @@ def _read_ratings(
     if n_duplicates:
         logger.warning(
             "%s: dropped %d rating(s) whose (user, item) pair is rated again later "
-            "in the file; the last rating of each pair is kept",
+            "in the file, keeping the last rating of each pair",
             where,
             n_duplicates,
         )
