@@ -19,9 +19,12 @@ CSV family: ml-latest-small, ml-latest, ML-20M, ML-25M (UTF-8)
 Policies:
 
 - Every format error is a :class:`~fmrec.exceptions.DataFormatError` naming the file
-  (``archive.zip:folder/member`` inside a zip), the 1-based line and the expected
-  form. Line numbers count header and blank lines, and CRLF ends one line.
-  A rating off the data set's scale is a format error.
+  (``archive.zip:folder/member`` inside a zip), the 1-based line (except for errors
+  in the archive itself) and the expected form. Line numbers count header and blank
+  lines, and CRLF ends one line. A rating off the data set's scale is a format
+  error.
+- Numeric fields are read as pandas' C parser reads them. Surrounding spaces and a
+  leading sign are accepted, and an integer field may be written as ``5.0``.
 - CRLF line ends and a missing final line end are accepted. Titles, genres, genders
   and zip codes keep their exact text.
 - A line that is empty or contains only whitespace is blank. Blank lines are
