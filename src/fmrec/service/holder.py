@@ -161,15 +161,19 @@ class ModelHolder:
         logger.info("Reloaded model %s as generation %d", self.path, generation)
         return served
 
-    def reload_in_background(self) -> threading.Thread:
+    def reload_in_background(self, reason: str = "request") -> threading.Thread:
         """Start :meth:`reload` in a thread; its errors are logged, not raised."""
         thread = threading.Thread(
-            target=self._reload_logged, name="fmrec-model-reload", daemon=True
+            target=self._reload_logged,
+            args=(reason,),
+            name="fmrec-model-reload",
+            daemon=True,
         )
         thread.start()
         return thread
 
-    def _reload_logged(self) -> None:
+    def _reload_logged(self, reason: str) -> None:
+        logger.info("Reloading %s on %s", self.path, reason)
         try:
             self.reload()
         except Exception:  # noqa: BLE001 - reload() has logged it already
@@ -184,7 +188,8 @@ def install_reload_signal(holder: ModelHolder, signum: int = signal.SIGHUP) -> N
     """
 
     def handle(received: int, frame: object) -> None:
-        logger.info("Received signal %d; reloading %s", received, holder.path)
-        holder.reload_in_background()
+        # Nothing but starting a thread here: logging from a signal handler
+        # could interleave with a log call the main thread was making.
+        holder.reload_in_background(signal.Signals(received).name)
 
     signal.signal(signum, handle)
