@@ -25,7 +25,7 @@ import numpy as np
 
 from fmrec.datasets import load_movielens
 from fmrec.experiment import evaluate
-from fmrec.features import InteractionEncoder
+from fmrec.features.groups import FeatureBuilder
 from fmrec.model import FactorizationMachine
 from fmrec.presets import SEED
 from fmrec.recommend import Recommender
@@ -44,10 +44,7 @@ def time_pipeline(source: str, data_dir: str | None) -> tuple[dict, Recommender]
 
     train, test = random_split(dataset.ratings, 0.2, 42)
     encode_start = time.perf_counter()
-    encoder = InteractionEncoder.fit(train["user_id"], train["item_id"])
-    encoder.transform(
-        encoder.users.lookup(train["user_id"]), encoder.items.lookup(train["item_id"])
-    )
+    FeatureBuilder().fit(train).transform(train).to_sparse()
     timings["encode_seconds"] = time.perf_counter() - encode_start
     recommender = Recommender(FactorizationMachine(**SEED, random_state=42))
     fit_start = time.perf_counter()
@@ -109,11 +106,7 @@ def main() -> None:
     timings, recommender = time_pipeline(args.data, args.data_dir)
     dataset = load_movielens(args.data, data_dir=args.data_dir)
     train, _ = random_split(dataset.ratings, 0.2, 42)
-    encoder = recommender.encoder_
-    X = encoder.transform(
-        encoder.users.lookup(train["user_id"].to_numpy()),
-        encoder.items.lookup(train["item_id"].to_numpy()),
-    )
+    X = recommender.encoder_.transform(train).to_sparse()
     y = train["rating"].to_numpy(np.float64)
     epochs = time_epochs(recommender, Rows.from_sparse(X, y), args.repeats)
     per_row = time_python_loop(X, y, args.baseline_rows)

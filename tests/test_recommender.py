@@ -7,7 +7,8 @@ from sklearn.model_selection import train_test_split
 
 from fmrec import persistence
 from fmrec.exceptions import ModelFileError
-from fmrec.features import IdIndex, InteractionEncoder
+from fmrec.features import IdIndex
+from fmrec.features.groups import FeatureBuilder
 from fmrec.model import FactorizationMachine
 from fmrec.recommend import Recommender
 from fmrec.split import fingerprint, random_split
@@ -53,8 +54,9 @@ def test_id_index_lookup_marks_unknown():
 
 
 def test_encoder_builds_one_hot_blocks():
-    encoder = InteractionEncoder.fit(np.array([7, 9]), np.array([3, 4, 5]))
-    X = encoder.transform(np.array([0, 1, -1, 1]), np.array([2, -1, 0, 0]))
+    train = pd.DataFrame({"user_id": [7, 9, 9], "item_id": [3, 4, 5]})
+    encoder = FeatureBuilder().fit(train)
+    X = encoder.blocks(np.array([0, 1, -1, 1]), np.array([2, -1, 0, 0])).to_sparse()
     expected = np.array(
         [
             [1, 0, 0, 0, 1],

@@ -22,7 +22,7 @@ import scipy.sparse as sp
 
 import fmrec
 from fmrec.exceptions import ModelFileError
-from fmrec.features import IdIndex, InteractionEncoder
+from fmrec.features.groups import FeatureBuilder
 from fmrec.model import EpochRecord, FactorizationMachine
 from fmrec.recommend import Recommender
 
@@ -30,16 +30,8 @@ logger = logging.getLogger(__name__)
 
 FORMAT_NAME = "fmrec.recommender"
 FORMAT_VERSION = 1
-ARRAYS = (
-    "w0",
-    "w",
-    "V",
-    "user_ids",
-    "item_ids",
-    "seen_indptr",
-    "seen_indices",
-    "item_counts",
-)
+ARRAYS = ("w0", "w", "V", "seen_indptr", "seen_indices", "item_counts")
+FEATURE_PREFIX = "features/"
 
 
 def save(recommender: Recommender, path: str | os.PathLike) -> Path:
@@ -95,8 +87,7 @@ def _arrays(rec: Recommender) -> dict[str, np.ndarray]:
         "w0": np.array([model.w0_]),
         "w": model.w_,
         "V": model.V_,
-        "user_ids": rec.encoder_.users.ids,
-        "item_ids": rec.encoder_.items.ids,
+        **{FEATURE_PREFIX + k: v for k, v in rec.encoder_.to_arrays().items()},
         "seen_indptr": rec.seen_.indptr.astype(np.int64),
         "seen_indices": rec.seen_.indices.astype(np.int64),
         "item_counts": rec.item_counts_.astype(np.int64),
@@ -113,6 +104,8 @@ def _meta(rec: Recommender) -> dict:
         "fmrec_version": fmrec.__version__,
         "params": params,
         "rating_range": list(rec.rating_range_),
+        "features": list(rec.features),
+        "group_names": list(rec.encoder_.group_names_),
         "history": [record.as_dict() for record in rec.model.history_],
         "best_epoch": rec.model.best_epoch_,
         "catalogue": catalogue.to_dict(orient="list"),
@@ -135,6 +128,9 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict]:
                     f"{sorted(missing)})."
                 )
             arrays = {name: archive[name] for name in ARRAYS}
+            for name in names:
+                if name.startswith(FEATURE_PREFIX):
+                    arrays[name] = archive[name]
             meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
     except ModelFileError:
         raise
@@ -170,13 +166,21 @@ def _build(arrays: dict[str, np.ndarray], meta: dict) -> Recommender:
     model.history_ = [EpochRecord(**record) for record in meta["history"]]
     model.best_epoch_ = int(meta["best_epoch"])
 
-    rec = Recommender(model, info=meta["info"])
-    rec.encoder_ = InteractionEncoder(
-        IdIndex(arrays["user_ids"]), IdIndex(arrays["item_ids"])
+    features = tuple(meta["features"])
+    rec = Recommender(model, features=features, info=meta["info"])
+    feature_arrays = {
+        name[len(FEATURE_PREFIX) :]: value
+        for name, value in arrays.items()
+        if name.startswith(FEATURE_PREFIX)
+    }
+    rec.encoder_ = FeatureBuilder.from_arrays(
+        list(features), meta["group_names"], feature_arrays
     )
     n_users, n_items = len(rec.encoder_.users), len(rec.encoder_.items)
-    if model.V_.shape[0] != n_users + n_items:
-        raise ValueError(f"V has {model.V_.shape[0]} rows for {n_users + n_items} ids")
+    if model.V_.shape[0] != rec.encoder_.n_features:
+        raise ValueError(
+            f"V has {model.V_.shape[0]} rows for {rec.encoder_.n_features} features"
+        )
     data = np.ones(arrays["seen_indices"].size, dtype=np.int8)
     rec.seen_ = sp.csr_matrix(
         (data, arrays["seen_indices"], arrays["seen_indptr"]), shape=(n_users, n_items)

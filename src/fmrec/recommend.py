@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fmrec.features import InteractionEncoder
+from fmrec.features.groups import FeatureBuilder
 from fmrec.kernels import fm_row_terms
 from fmrec.model import FactorizationMachine
 
@@ -49,6 +49,7 @@ class Recommender:
     """
 
     model: FactorizationMachine = field(default_factory=FactorizationMachine)
+    features: tuple[str, ...] = ("user", "item")
     info: dict = field(default_factory=dict)
 
     def fit(
@@ -56,25 +57,27 @@ class Recommender:
         ratings: pd.DataFrame,
         items: pd.DataFrame | None = None,
         rating_range: tuple[float, float] | None = None,
+        users: pd.DataFrame | None = None,
     ) -> Recommender:
         """Train on a frame with ``user_id``, ``item_id`` and ``rating`` columns.
 
         ``items`` (``item_id`` plus any of ``title``, ``genres``, ``year``)
-        names the recommended items. ``rating_range`` clips predictions; by
-        default it is the range of the training ratings.
+        names the recommended items and gives the item attributes; ``users``
+        gives the user attributes. ``features`` names the feature groups of
+        :mod:`fmrec.features.groups` to build. ``rating_range`` clips
+        predictions; by default it is the range of the training ratings.
         """
         _check_ratings(ratings)
-        users = ratings["user_id"].to_numpy(np.int64)
-        item_ids = ratings["item_id"].to_numpy(np.int64)
         y = ratings["rating"].to_numpy(np.float64)
         if rating_range is None:
             rating_range = (float(y.min()), float(y.max()))
-        encoder = InteractionEncoder.fit(users, item_ids)
-        user_index = encoder.users.lookup(users)
-        item_index = encoder.items.lookup(item_ids)
+        encoder = FeatureBuilder(self.features).fit(ratings, users, items)
+        _check_solver_features(self.model.solver, self.features)
         self.model.target_range = rating_range
-        self.model.fit(encoder.transform(user_index, item_index), y)
+        self.model.fit(encoder.transform(ratings), y, groups=encoder.column_groups_)
 
+        user_index = encoder.users.lookup(ratings["user_id"].to_numpy())
+        item_index = encoder.items.lookup(ratings["item_id"].to_numpy())
         self.encoder_ = encoder
         self.rating_range_ = rating_range
         self.seen_ = _seen_matrix(user_index, item_index, encoder)
@@ -91,7 +94,7 @@ class Recommender:
         """
         user_index = self.encoder_.users.lookup(np.atleast_1d(user_ids))
         item_index = self.encoder_.items.lookup(np.atleast_1d(item_ids))
-        X = self.encoder_.transform(user_index, item_index)
+        X = self.encoder_.blocks(user_index, item_index)
         scores = self.model.decision_function(X)
         return np.clip(scores, *self.rating_range_) if clip else scores
 
@@ -271,6 +274,15 @@ def _catalogue(item_ids: np.ndarray, items: pd.DataFrame | None) -> pd.DataFrame
         return frame
     columns = ["item_id", *[c for c in ITEM_COLUMNS if c in items.columns]]
     return frame.merge(items[columns], on="item_id", how="left")
+
+
+def _check_solver_features(solver: str, features: tuple[str, ...]) -> None:
+    implicit = {"implicit_user", "implicit_item"} & set(features)
+    if solver == "sgd" and implicit:
+        raise ValueError(
+            f"The groups {sorted(implicit)} need solver='als' or 'mcmc': SGD would "
+            "copy every user's or item's whole rating list into each rating's row."
+        )
 
 
 def _check_ratings(ratings: pd.DataFrame) -> None:

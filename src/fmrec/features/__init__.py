@@ -1,5 +1,6 @@
 """Feature encoding: turning interactions and side data into FM input rows."""
 
-from fmrec.features.ids import IdIndex, InteractionEncoder
+from fmrec.features.groups import GROUPS, FeatureBuilder
+from fmrec.features.ids import IdIndex
 
-__all__ = ["IdIndex", "InteractionEncoder"]
+__all__ = ["GROUPS", "FeatureBuilder", "IdIndex"]

@@ -1,0 +1,351 @@
+"""Named feature groups for ratings data, built as FM input blocks.
+
+:class:`FeatureBuilder` turns training ratings plus optional user and item
+tables into three blocks of FM input (see :mod:`fmrec.solvers.blocks`):
+
+- the user block, one row per training user: ``user`` (the user id, one-hot),
+  ``user_attributes`` (one-hot gender, age band, occupation and zip-code
+  prefix, where the users table has them) and ``implicit_user`` (the items
+  the user rated in training, each weighted 1/sqrt(count));
+- the item block, one row per training item: ``item`` (the item id),
+  ``item_attributes`` (genres, multi-hot and normalised to sum to 1, and the
+  release decade from the title's year) and ``implicit_item`` (the users who
+  rated the item in training, each weighted 1/sqrt(count));
+- the time block, one row per calendar month of the training ratings:
+  ``time`` (the month, one-hot).
+
+Everything is built from the training ratings only, so nothing from a test
+split leaks into the features. A user or item unknown at fit time gets an
+empty row in its block (the cold-start case); a rating outside the training
+months takes the nearest training month.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from fmrec.features.ids import IdIndex
+from fmrec.solvers.blocks import Block, Blocks
+
+logger = logging.getLogger(__name__)
+
+GROUPS = (
+    "user",
+    "item",
+    "user_attributes",
+    "item_attributes",
+    "implicit_user",
+    "implicit_item",
+    "time",
+)
+USER_GROUPS = ("user", "user_attributes", "implicit_user")
+ITEM_GROUPS = ("item", "item_attributes", "implicit_item")
+
+# Age bands of MovieLens 1M, applied to data sets that give the age in years.
+AGE_BANDS = np.array([18, 25, 35, 45, 50, 56])
+ZIP_PREFIX = 2
+
+
+@dataclass
+class _BlockParts:
+    """Columns of one block, group by group, before they are stacked."""
+
+    matrices: list[sp.csr_matrix]
+    names: list[str]
+
+    def stack(self, n_rows: int) -> tuple[sp.csr_matrix, list[str], np.ndarray]:
+        if not self.matrices:
+            return sp.csr_matrix((n_rows, 0)), [], np.zeros(0, dtype=np.int64)
+        widths = [m.shape[1] for m in self.matrices]
+        local = np.repeat(np.arange(len(widths)), widths)
+        return sp.hstack(self.matrices, format="csr"), list(self.names), local
+
+
+class FeatureBuilder:
+    """Build user, item and time blocks from training ratings.
+
+    Parameters
+    ----------
+    groups : sequence of str, default=("user", "item")
+        Feature groups to build, from :data:`GROUPS`. ``user`` and ``item``
+        are required, since recommendations rank items per user.
+    """
+
+    def __init__(self, groups: tuple[str, ...] | list[str] = ("user", "item")) -> None:
+        self.groups = tuple(groups)
+
+    def fit(
+        self,
+        ratings: pd.DataFrame,
+        users: pd.DataFrame | None = None,
+        items: pd.DataFrame | None = None,
+    ) -> FeatureBuilder:
+        """Build the blocks from ``ratings`` (user_id, item_id, timestamp)."""
+        self._check_groups(ratings, users, items)
+        self.users = IdIndex.fit(ratings["user_id"])
+        self.items = IdIndex.fit(ratings["item_id"])
+        user_index = self.users.lookup(ratings["user_id"].to_numpy())
+        item_index = self.items.lookup(ratings["item_id"].to_numpy())
+        seen = _seen(user_index, item_index, len(self.users), len(self.items))
+
+        user_parts = self._user_parts(seen, users)
+        item_parts = self._item_parts(seen, items)
+        self.user_block_, user_names, user_local = user_parts.stack(len(self.users))
+        self.item_block_, item_names, item_local = item_parts.stack(len(self.items))
+        self.months_ = _month_range(ratings) if "time" in self.groups else None
+        time_block = self._time_block()
+        self.group_names_ = [*user_names, *item_names]
+        column_groups = [user_local, item_local + len(user_names)]
+        if time_block is not None:
+            column_groups.append(np.full(time_block.shape[1], len(self.group_names_)))
+            self.group_names_.append("time")
+        self.column_groups_ = np.concatenate(column_groups).astype(np.int64)
+        self.time_block_ = time_block
+        logger.info(
+            "Built features %s: %d columns (user block %d, item block %d).",
+            ", ".join(self.group_names_),
+            self.n_features,
+            self.user_block_.shape[1],
+            self.item_block_.shape[1],
+        )
+        return self
+
+    @property
+    def n_features(self) -> int:
+        return self.column_groups_.size
+
+    @property
+    def item_offset(self) -> int:
+        return self.user_block_.shape[1]
+
+    @property
+    def time_offset(self) -> int:
+        return self.item_offset + self.item_block_.shape[1]
+
+    def transform(self, ratings: pd.DataFrame) -> Blocks:
+        """Return the FM input blocks of ratings (user_id, item_id[, timestamp])."""
+        user_index = self.users.lookup(ratings["user_id"].to_numpy())
+        item_index = self.items.lookup(ratings["item_id"].to_numpy())
+        months = None
+        if self.time_block_ is not None and "timestamp" in ratings:
+            months = _months(ratings["timestamp"].to_numpy())
+        return self.blocks(user_index, item_index, months)
+
+    def blocks(self, user_index, item_index, months=None) -> Blocks:
+        """Return blocks for index pairs; -1 leaves that block's part empty."""
+        parts = [
+            Block(self.user_block_, user_index, 0),
+            Block(self.item_block_, item_index, self.item_offset),
+        ]
+        if self.time_block_ is not None:
+            parts.append(
+                Block(
+                    self.time_block_,
+                    self._month_index(months, len(user_index)),
+                    self.time_offset,
+                )
+            )
+        return Blocks(parts)
+
+    def user_rows(self, user_index: np.ndarray) -> sp.csr_matrix:
+        """Return full-width rows holding the user part (and the latest month)."""
+        rows = self._place(self.user_block_, user_index, 0)
+        if self.time_block_ is not None:
+            latest = np.full(len(user_index), self.time_block_.shape[0] - 1)
+            rows = rows + self._place(self.time_block_, latest, self.time_offset)
+        return rows.tocsr()
+
+    def item_rows(self, item_index: np.ndarray) -> sp.csr_matrix:
+        """Return full-width rows holding the item part only."""
+        return self._place(self.item_block_, item_index, self.item_offset)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Return the fitted state as plain arrays (see :meth:`from_arrays`)."""
+        arrays = {
+            "user_ids": self.users.ids,
+            "item_ids": self.items.ids,
+            "column_groups": self.column_groups_,
+        }
+        blocks = {"user_block": self.user_block_, "item_block": self.item_block_}
+        if self.time_block_ is not None:
+            blocks["time_block"] = self.time_block_
+            arrays["months"] = np.array(self.months_, dtype=np.int64)
+        for name, matrix in blocks.items():
+            arrays[f"{name}_indptr"] = matrix.indptr.astype(np.int64)
+            arrays[f"{name}_indices"] = matrix.indices.astype(np.int64)
+            arrays[f"{name}_data"] = matrix.data
+            arrays[f"{name}_shape"] = np.array(matrix.shape, dtype=np.int64)
+        return arrays
+
+    @classmethod
+    def from_arrays(
+        cls, groups: list[str], group_names: list[str], arrays: dict[str, np.ndarray]
+    ) -> FeatureBuilder:
+        """Rebuild a fitted builder from :meth:`to_arrays` output."""
+        builder = cls(tuple(groups))
+        builder.users = IdIndex(arrays["user_ids"])
+        builder.items = IdIndex(arrays["item_ids"])
+        builder.column_groups_ = arrays["column_groups"]
+        builder.group_names_ = list(group_names)
+        builder.user_block_ = _matrix(arrays, "user_block")
+        builder.item_block_ = _matrix(arrays, "item_block")
+        builder.time_block_ = None
+        builder.months_ = None
+        if "time_block_shape" in arrays:
+            builder.time_block_ = _matrix(arrays, "time_block")
+            builder.months_ = tuple(int(m) for m in arrays["months"])
+        return builder
+
+    def _place(
+        self, block: sp.csr_matrix, index: np.ndarray, offset: int
+    ) -> sp.csr_matrix:
+        index = np.asarray(index, dtype=np.int64)
+        present = index >= 0
+        rows = block[np.where(present, index, 0)]
+        rows = (sp.diags(present.astype(np.float64)) @ rows).tocsr()
+        rows.eliminate_zeros()
+        left = sp.csr_matrix((index.size, offset))
+        right = sp.csr_matrix((index.size, self.n_features - offset - block.shape[1]))
+        return sp.hstack([left, rows, right], format="csr")
+
+    def _check_groups(self, ratings, users, items) -> None:
+        unknown = set(self.groups) - set(GROUPS)
+        if unknown:
+            raise ValueError(
+                f"Unknown feature groups {sorted(unknown)}; choose from {GROUPS}."
+            )
+        for required in ("user", "item"):
+            if required not in self.groups:
+                raise ValueError(f"The feature group {required!r} is required.")
+        if "user_attributes" in self.groups and users is None:
+            raise ValueError(
+                "The group 'user_attributes' needs a users table, and none was given."
+            )
+        if "item_attributes" in self.groups and items is None:
+            raise ValueError("The group 'item_attributes' needs an items table.")
+        if "time" in self.groups and "timestamp" not in ratings:
+            raise ValueError(
+                "The group 'time' needs a timestamp column in the ratings."
+            )
+        if len(ratings) == 0:
+            raise ValueError("Cannot build features from zero ratings.")
+
+    def _user_parts(
+        self, seen: sp.csr_matrix, users: pd.DataFrame | None
+    ) -> _BlockParts:
+        parts = _BlockParts([], [])
+        n = len(self.users)
+        parts.matrices.append(sp.identity(n, format="csr"))
+        parts.names.append("user")
+        if "user_attributes" in self.groups:
+            parts.matrices.append(_user_attributes(users, self.users.ids))
+            parts.names.append("user_attributes")
+        if "implicit_user" in self.groups:
+            parts.matrices.append(_normalise_rows(seen))
+            parts.names.append("implicit_user")
+        return parts
+
+    def _item_parts(
+        self, seen: sp.csr_matrix, items: pd.DataFrame | None
+    ) -> _BlockParts:
+        parts = _BlockParts([], [])
+        parts.matrices.append(sp.identity(len(self.items), format="csr"))
+        parts.names.append("item")
+        if "item_attributes" in self.groups:
+            parts.matrices.append(_item_attributes(items, self.items.ids))
+            parts.names.append("item_attributes")
+        if "implicit_item" in self.groups:
+            parts.matrices.append(_normalise_rows(seen.T.tocsr()))
+            parts.names.append("implicit_item")
+        return parts
+
+    def _time_block(self) -> sp.csr_matrix | None:
+        if self.months_ is None:
+            return None
+        n = self.months_[1] - self.months_[0] + 1
+        return sp.identity(n, format="csr")
+
+    def _month_index(self, months: np.ndarray | None, n: int) -> np.ndarray:
+        last = self.time_block_.shape[0] - 1
+        if months is None:
+            return np.full(n, last, dtype=np.int64)
+        return np.clip(months - self.months_[0], 0, last).astype(np.int64)
+
+
+def _matrix(arrays: dict[str, np.ndarray], name: str) -> sp.csr_matrix:
+    shape = tuple(int(n) for n in arrays[f"{name}_shape"])
+    parts = (
+        arrays[f"{name}_data"],
+        arrays[f"{name}_indices"],
+        arrays[f"{name}_indptr"],
+    )
+    return sp.csr_matrix(parts, shape=shape)
+
+
+def _seen(user_index, item_index, n_users, n_items) -> sp.csr_matrix:
+    ones = np.ones(user_index.size)
+    seen = sp.csr_matrix((ones, (user_index, item_index)), shape=(n_users, n_items))
+    seen.sum_duplicates()
+    seen.data[:] = 1.0
+    return seen
+
+
+def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Weight each row's entries by 1/sqrt(number of entries in the row)."""
+    counts = np.diff(matrix.indptr).astype(np.float64)
+    scale = np.divide(1.0, np.sqrt(counts), out=np.zeros_like(counts), where=counts > 0)
+    return (sp.diags(scale) @ matrix).tocsr()
+
+
+def _one_hot(values: pd.Series) -> sp.csr_matrix:
+    """One-hot encode a column; missing values give an empty row."""
+    codes, _ = pd.factorize(values, sort=True)
+    present = codes >= 0
+    rows = np.flatnonzero(present)
+    width = int(codes.max()) + 1 if present.any() else 0
+    data = np.ones(rows.size)
+    return sp.csr_matrix((data, (rows, codes[present])), shape=(len(values), width))
+
+
+def _user_attributes(users: pd.DataFrame, user_ids: np.ndarray) -> sp.csr_matrix:
+    table = users.set_index("user_id").reindex(user_ids)
+    columns = []
+    for name in ("gender", "age", "occupation", "zip"):
+        if name not in table:
+            continue
+        values = table[name]
+        if name == "age" and values.nunique() > len(AGE_BANDS) + 1:
+            values = pd.Series(
+                np.searchsorted(AGE_BANDS, values.to_numpy(), side="right")
+            )
+        if name == "zip":
+            values = values.astype("string").str[:ZIP_PREFIX]
+        columns.append(_one_hot(values.reset_index(drop=True)))
+    return sp.hstack(columns, format="csr")
+
+
+def _item_attributes(items: pd.DataFrame, item_ids: np.ndarray) -> sp.csr_matrix:
+    table = items.set_index("item_id").reindex(item_ids)
+    genres = table["genres"].fillna("").astype(str).str.get_dummies(sep="|")
+    genre_matrix = sp.csr_matrix(genres.to_numpy(dtype=np.float64))
+    totals = np.asarray(genre_matrix.sum(axis=1)).ravel()
+    scale = np.divide(1.0, totals, out=np.zeros_like(totals), where=totals > 0)
+    genre_matrix = (sp.diags(scale) @ genre_matrix).tocsr()
+    decades = pd.Series(table["year"].to_numpy(dtype="float64") // 10 * 10)
+    decades = decades.where(decades.notna(), None)
+    return sp.hstack([genre_matrix, _one_hot(decades)], format="csr")
+
+
+def _months(timestamps: np.ndarray) -> np.ndarray:
+    dates = pd.to_datetime(np.asarray(timestamps, dtype=np.int64), unit="s")
+    return (dates.year * 12 + dates.month - 1).to_numpy(dtype=np.int64)
+
+
+def _month_range(ratings: pd.DataFrame) -> tuple[int, int]:
+    months = _months(ratings["timestamp"].to_numpy())
+    return int(months.min()), int(months.max())
