@@ -18,9 +18,9 @@ item-side groups the item terms, and pairs of a user-side with an item-side
 group the user-item interaction. :func:`explain` returns these terms and a
 sentence built from the largest positive one.
 
-:func:`feature_groups` is the one place that knows the column layout of the
-encoder. Today it has two groups, user id and item id; a richer encoding adds
-its groups there.
+The feature groups are those of :mod:`fmrec.features.groups`. The ``time``
+group counts as user side, because the recommender scores every item at the
+latest training month, as part of the user's row.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from fmrec.features.groups import ITEM_GROUPS, USER_GROUPS
 from fmrec.recommend import Recommender
 
 logger = logging.getLogger(__name__)
@@ -41,9 +42,20 @@ logger = logging.getLogger(__name__)
 Side = Literal["user", "item"]
 TermKind = Literal["bias", "user", "item", "interaction"]
 
-USER_ID_GROUP = "user id"
-ITEM_ID_GROUP = "item id"
 FOLDED_USER_GROUP = "user (from the given ratings)"
+CONTEXT_GROUPS = ("time",)
+
+# Words for each feature group in sentences.
+GROUP_WORDS = {
+    "user": "user id",
+    "user_attributes": "gender, age, occupation and area",
+    "implicit_user": "rated movies",
+    "item": "movie id",
+    "item_attributes": "genres and decade",
+    "implicit_item": "audience",
+    "time": "month",
+    FOLDED_USER_GROUP: "ratings",
+}
 
 # An item whose training rating count is at least this quantile of all items'
 # counts is called widely rated.
@@ -52,12 +64,11 @@ WIDELY_RATED_QUANTILE = 0.75
 
 @dataclass(frozen=True)
 class FeatureGroup:
-    """A contiguous block of FM input columns that belongs to one side."""
+    """A named group of FM input columns that belongs to one side."""
 
     name: str
     side: Side
-    start: int
-    stop: int
+    number: int
 
 
 @dataclass(frozen=True)
@@ -80,10 +91,10 @@ class Explanation:
     ``score`` is the unclipped FM output and equals the sum of ``terms`` up to
     rounding; ``prediction`` is the score clipped to the rating range.
     ``reason`` is a short code for the largest positive non-bias term
-    (``similar_rated_item``, ``similar_users``, ``item_bias``, ``user_bias``,
-    ``feature_match`` or ``average``) and ``sentence`` says it in words.
-    ``evidence`` holds the facts behind the sentence, such as the rated item
-    and its cosine similarity.
+    (``similar_rated_item``, ``rated_item``, ``similar_users``,
+    ``feature_match``, ``item_bias``, ``item_features``, ``user_bias`` or
+    ``average``) and ``sentence`` says it in words. ``evidence`` holds the
+    facts behind the sentence, such as the rated item and its similarity.
     """
 
     user_id: int | None
@@ -105,43 +116,48 @@ class Explanation:
 
 @dataclass(frozen=True)
 class _GroupPart:
-    """Linear sum, inner pair sum and factor sum of one group in one row."""
+    """Linear sum, inner pair sum and factor sum of one group in one row.
+
+    ``columns`` and ``scaled`` are the group's active columns and their
+    ``v_j x_j`` rows, kept for naming the column that contributes most.
+    """
 
     group: FeatureGroup
     linear: float
     within: float
     factor_sum: np.ndarray
-    n_active: int
+    columns: np.ndarray
+    scaled: np.ndarray
 
 
 def feature_groups(recommender: Recommender) -> list[FeatureGroup]:
-    """Return the feature groups of the recommender's FM input columns.
+    """Return the feature groups of the recommender's FM input, in column order.
 
     Raises
     ------
     ValueError
-        If the groups do not cover the model's columns, which means the
-        encoder has grown groups this function does not know yet.
+        If a group is neither a user, an item nor a context group, which
+        means the encoder has grown a group this module does not know yet.
     """
-    encoder = recommender.encoder_
-    n_users = len(encoder.users)
-    n_items = len(encoder.items)
-    groups = [
-        FeatureGroup(USER_ID_GROUP, "user", 0, n_users),
-        FeatureGroup(ITEM_ID_GROUP, "item", n_users, n_users + n_items),
-    ]
-    n_features = recommender.model.w_.size
-    if groups[-1].stop != n_features:
-        raise ValueError(
-            f"The model has {n_features} input columns but the known feature "
-            f"groups cover {groups[-1].stop}; fmrec.explain.feature_groups must "
-            "learn the new encoding before it can explain this model."
-        )
+    groups = []
+    for number, name in enumerate(recommender.encoder_.group_names_):
+        if name in USER_GROUPS or name in CONTEXT_GROUPS:
+            side: Side = "user"
+        elif name in ITEM_GROUPS:
+            side = "item"
+        else:
+            raise ValueError(
+                f"The feature group {name!r} is on neither the user nor the item "
+                "side; fmrec.explain.feature_groups must learn it first."
+            )
+        groups.append(FeatureGroup(name, side, number))
     return groups
 
 
 def explain(recommender: Recommender, user_id: int, item_id: int) -> Explanation:
     """Split the prediction for a known user and item into terms.
+
+    The terms add up to ``recommender.predict(user_id, item_id, clip=False)``.
 
     Raises
     ------
@@ -155,7 +171,8 @@ def explain(recommender: Recommender, user_id: int, item_id: int) -> Explanation
     terms = _terms(recommender.model.w0_, parts)
     rated = recommender.seen_[user_index].indices
     rated = rated[rated != item_index]
-    return _finish(recommender, user_id, item_id, terms, rated, None)
+    context = _Context(recommender, item_id, parts, rated, None)
+    return _finish(context, user_id, terms)
 
 
 def explain_for_ratings(
@@ -164,7 +181,8 @@ def explain_for_ratings(
     """Split the prediction for a new user, given by a few ratings, into terms.
 
     The user's bias and factors come from :meth:`Recommender.fold_in`, as in
-    :meth:`Recommender.recommend_for_ratings`, and form one user-side group.
+    :meth:`Recommender.recommend_for_ratings`, and form one user-side group,
+    so the terms add up to that method's score for the item.
 
     Raises
     ------
@@ -173,16 +191,21 @@ def explain_for_ratings(
     """
     item_index = _lookup_item(recommender, item_id)
     bias, factors = recommender.fold_in(dict(ratings))
-    user_group = FeatureGroup(FOLDED_USER_GROUP, "user", -1, -1)
-    user_part = _GroupPart(user_group, bias, 0.0, np.asarray(factors, float), 1)
+    factors = np.asarray(factors, dtype=np.float64)
+    user_group = FeatureGroup(FOLDED_USER_GROUP, "user", -1)
+    empty = np.zeros(0, dtype=np.int64)
+    user_part = _GroupPart(
+        user_group, bias, 0.0, factors, empty, np.zeros((0, factors.size))
+    )
     item_groups = [g for g in feature_groups(recommender) if g.side == "item"]
-    item_row = recommender.encoder_.item_rows(np.array([item_index]))
+    item_row = _item_row(recommender, item_index)
     parts = [user_part, *_group_parts(recommender, item_row, item_groups)]
     terms = _terms(recommender.model.w0_, parts)
     rated_ids = np.fromiter(ratings.keys(), dtype=np.int64, count=len(ratings))
     rated = _liked_items(recommender, rated_ids, ratings)
     rated = rated[rated != item_index]
-    return _finish(recommender, None, item_id, terms, rated, ratings)
+    context = _Context(recommender, item_id, parts, rated, ratings)
+    return _finish(context, None, terms)
 
 
 def _lookup_user(recommender: Recommender, user_id: int) -> int:
@@ -202,10 +225,14 @@ def _lookup_item(recommender: Recommender, item_id: int) -> int:
 def _pair_row(
     recommender: Recommender, user_index: int, item_index: int
 ) -> sp.csr_matrix:
-    """Return the FM input row of one (user, item) index pair."""
-    return recommender.encoder_.transform(
-        np.array([user_index]), np.array([item_index])
-    )
+    """Return the FM input row that ``Recommender.predict`` scores for a pair."""
+    encoder = recommender.encoder_
+    user_row = encoder.user_rows(np.array([user_index]))
+    return (user_row + _item_row(recommender, item_index)).tocsr()
+
+
+def _item_row(recommender: Recommender, item_index: int) -> sp.csr_matrix:
+    return recommender.encoder_.item_rows(np.array([item_index]))
 
 
 def _item_factor_sums(recommender: Recommender, item_index: np.ndarray) -> np.ndarray:
@@ -214,24 +241,30 @@ def _item_factor_sums(recommender: Recommender, item_index: np.ndarray) -> np.nd
     return np.asarray(rows @ recommender.model.V_)
 
 
+def _group_start(recommender: Recommender, group: FeatureGroup) -> int:
+    """Return the first column of a group; its columns are contiguous."""
+    return int(np.argmax(recommender.encoder_.column_groups_ == group.number))
+
+
 def _group_parts(
     recommender: Recommender, row: sp.csr_matrix, groups: list[FeatureGroup]
 ) -> list[_GroupPart]:
+    row.sum_duplicates()
     indices = row.indices.astype(np.int64)
     values = row.data.astype(np.float64)
+    column_groups = recommender.encoder_.column_groups_[indices]
     w = recommender.model.w_
     V = recommender.model.V_
     parts = []
     for group in groups:
-        mask = (indices >= group.start) & (indices < group.stop)
+        mask = column_groups == group.number
         columns = indices[mask]
         x = values[mask]
         scaled = V[columns] * x[:, None]
         factor_sum = scaled.sum(axis=0)
-        within = 0.5 * (factor_sum @ factor_sum - np.sum(scaled * scaled))
-        parts.append(
-            _GroupPart(group, float(w[columns] @ x), within, factor_sum, columns.size)
-        )
+        within = float(0.5 * (factor_sum @ factor_sum - np.sum(scaled * scaled)))
+        linear = float(w[columns] @ x)
+        parts.append(_GroupPart(group, linear, within, factor_sum, columns, scaled))
     return parts
 
 
@@ -240,7 +273,7 @@ def _terms(w0: float, parts: list[_GroupPart]) -> tuple[Term, ...]:
     for part in parts:
         terms.append(Term(part.group.side, part.group.name, part.linear))
         # A group with one active column has no pair inside it.
-        if part.n_active > 1:
+        if part.columns.size > 1:
             terms.append(Term(part.group.side, f"{part.group.name} pairs", part.within))
     for first, second in combinations(parts, 2):
         value = float(first.factor_sum @ second.factor_sum)
@@ -268,33 +301,39 @@ def _liked_items(
     return index[liked] if liked.any() else index[known]
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What the sentence of an explanation may draw on."""
+
+    recommender: Recommender
+    item_id: int
+    parts: list[_GroupPart]
+    rated: np.ndarray
+    ratings: Mapping[int, float] | None
+
+    def part(self, name: str) -> _GroupPart:
+        return next(part for part in self.parts if part.group.name == name)
+
+
 def _finish(
-    recommender: Recommender,
-    user_id: int | None,
-    item_id: int,
-    terms: tuple[Term, ...],
-    rated: np.ndarray,
-    ratings: Mapping[int, float] | None,
+    context: _Context, user_id: int | None, terms: tuple[Term, ...]
 ) -> Explanation:
+    recommender = context.recommender
     score = float(sum(term.value for term in terms))
     prediction = float(np.clip(score, *recommender.rating_range_))
-    reason, sentence, evidence = _describe(recommender, item_id, terms, rated, ratings)
+    reason, sentence, evidence = _describe(context, terms)
     return Explanation(
-        user_id, item_id, score, prediction, terms, reason, sentence, evidence
+        user_id, context.item_id, score, prediction, terms, reason, sentence, evidence
     )
 
 
 def _describe(
-    recommender: Recommender,
-    item_id: int,
-    terms: tuple[Term, ...],
-    rated: np.ndarray,
-    ratings: Mapping[int, float] | None,
+    context: _Context, terms: tuple[Term, ...]
 ) -> tuple[str, str, dict[str, object]]:
     """Build the reason code, sentence and evidence from the largest term."""
     candidates = [term for term in terms if term.kind != "bias" and term.value > 0]
     if not candidates:
-        w0 = recommender.model.w0_
+        w0 = context.recommender.model.w0_
         return (
             "average",
             "No single term lifts this prediction much above the average "
@@ -303,9 +342,9 @@ def _describe(
         )
     top = max(candidates, key=lambda term: term.value)
     if top.kind == "interaction":
-        return _describe_interaction(recommender, item_id, top, rated, ratings)
+        return _describe_interaction(context, top)
     if top.kind == "item":
-        return _describe_item(recommender, item_id, top)
+        return _describe_item(context, top)
     return (
         "user_bias",
         f"You rate movies above average: your user terms add {top.value:+.2f} "
@@ -315,50 +354,79 @@ def _describe(
 
 
 def _describe_interaction(
-    recommender: Recommender,
-    item_id: int,
-    top: Term,
-    rated: np.ndarray,
-    ratings: Mapping[int, float] | None,
+    context: _Context, top: Term
 ) -> tuple[str, str, dict[str, object]]:
     user_group, item_group = top.group.split(" x ", 1)
-    if item_group == ITEM_ID_GROUP and user_group in (USER_ID_GROUP, FOLDED_USER_GROUP):
-        if rated.size:
-            return _describe_similar_rated(recommender, item_id, top, rated, ratings)
-    if item_group == ITEM_ID_GROUP:
+    evidence: dict[str, object] = {"term": top.group}
+    if user_group == "implicit_user":
+        return _describe_rated_column(context, top, item_group)
+    if item_group == "item" and user_group in ("user", FOLDED_USER_GROUP):
+        if context.rated.size:
+            return _describe_similar_rated(context, top)
+    if user_group == "user_attributes":
         return (
             "similar_users",
-            f"Popular with users like you: users who share your {user_group} "
-            f"rate this movie highly ({top.value:+.2f}).",
-            {"term": top.group},
+            "Popular with users like you: users of your gender, age, occupation "
+            f"or area rate movies like this one highly ({top.value:+.2f}).",
+            evidence,
         )
-    return (
-        "feature_match",
-        f"Your {user_group} matches this movie's {item_group} ({top.value:+.2f}).",
-        {"term": top.group},
+    if item_group == "implicit_item":
+        sentence = f"Rated highly by users whose tastes match yours ({top.value:+.2f})."
+    elif user_group == "time":
+        sentence = f"Rated higher in the latest training months ({top.value:+.2f})."
+    elif item_group == "item_attributes":
+        sentence = f"Its genres and decade match your tastes ({top.value:+.2f})."
+    else:
+        user_words = GROUP_WORDS.get(user_group, user_group)
+        item_words = GROUP_WORDS.get(item_group, item_group)
+        sentence = (
+            f"Your {user_words} match this movie's {item_words} ({top.value:+.2f})."
+        )
+    return "feature_match", sentence, evidence
+
+
+def _describe_rated_column(
+    context: _Context, top: Term, item_group: str
+) -> tuple[str, str, dict[str, object]]:
+    """Name the rated item of the implicit-feedback group that adds the most."""
+    recommender = context.recommender
+    implicit = context.part("implicit_user")
+    contributions = implicit.scaled @ context.part(item_group).factor_sum
+    best = int(np.argmax(contributions))
+    start = _group_start(recommender, implicit.group)
+    rated_id = int(recommender.encoder_.items.ids[implicit.columns[best] - start])
+    title = _title(recommender, rated_id)
+    sentence = (
+        f"Because you rated {title}: of the movies you rated, it adds the most "
+        f"({contributions[best]:+.2f}) to this prediction."
     )
+    evidence = {
+        "term": top.group,
+        "rated_item_id": rated_id,
+        "rated_title": title,
+        "contribution": float(contributions[best]),
+    }
+    return "rated_item", sentence, evidence
 
 
 def _describe_similar_rated(
-    recommender: Recommender,
-    item_id: int,
-    top: Term,
-    rated: np.ndarray,
-    ratings: Mapping[int, float] | None,
+    context: _Context, top: Term
 ) -> tuple[str, str, dict[str, object]]:
     """Name the rated item whose factors are closest in cosine to the item's."""
-    target_index = recommender.encoder_.items.lookup([item_id])
+    recommender = context.recommender
+    target_index = recommender.encoder_.items.lookup([context.item_id])
     target = _item_factor_sums(recommender, target_index)[0]
-    factors = _item_factor_sums(recommender, rated)
+    factors = _item_factor_sums(recommender, context.rated)
     norms = np.linalg.norm(factors, axis=1) * np.linalg.norm(target)
     norms[norms == 0] = 1.0
     similarity = factors @ target / norms
     best = int(np.argmax(similarity))
-    rated_id = int(recommender.encoder_.items.ids[rated[best]])
+    rated_id = int(recommender.encoder_.items.ids[context.rated[best]])
     title = _title(recommender, rated_id)
     rating_text = ""
-    if ratings is not None:
-        rating_text = f" {ratings[rated_id]:g} out of {recommender.rating_range_[1]:g}"
+    if context.ratings is not None:
+        high = recommender.rating_range_[1]
+        rating_text = f" {context.ratings[rated_id]:g} out of {high:g}"
     sentence = (
         f"Because you rated {title}{rating_text}: of the movies you rated, its "
         "factor vector is the most similar to this movie's (cosine similarity "
@@ -374,10 +442,17 @@ def _describe_similar_rated(
     return "similar_rated_item", sentence, evidence
 
 
-def _describe_item(
-    recommender: Recommender, item_id: int, top: Term
-) -> tuple[str, str, dict[str, object]]:
-    index = int(recommender.encoder_.items.lookup([item_id])[0])
+def _describe_item(context: _Context, top: Term) -> tuple[str, str, dict[str, object]]:
+    recommender = context.recommender
+    if top.group != "item":
+        words = GROUP_WORDS.get(top.group, top.group)
+        return (
+            "item_features",
+            f"Movies with this movie's {words} are rated above average "
+            f"({top.value:+.2f}).",
+            {"term": top.group},
+        )
+    index = int(recommender.encoder_.items.lookup([context.item_id])[0])
     counts = recommender.item_counts_
     n_ratings = int(counts[index])
     widely_rated = bool(n_ratings >= np.quantile(counts, WIDELY_RATED_QUANTILE))
