@@ -32,11 +32,10 @@ file, the line and the offending token.
 Parsing runs in a compiled (numba) kernel over the raw bytes, one block of lines
 at a time. A number that the kernel cannot convert with a single exact rounding
 (a mantissa above 2**53, which is about 16 digits, or a power of ten beyond
-1e22) is converted
-afterwards by NumPy's correctly rounded parser. When the kernel meets a malformed
-line, a Python parser reads that line again to build the error message. The
-first call after installation compiles the kernels, which takes some seconds, and
-numba caches them on disk for later processes.
+1e22) is converted afterwards by NumPy's correctly rounded parser. When the
+kernel meets a malformed line, a Python parser reads that line again to build the
+error message. The first call after installation compiles the kernels, which
+takes some seconds, and numba caches them on disk for later processes.
 """
 
 from __future__ import annotations
