@@ -2,13 +2,14 @@
 
 Every endpoint reads :attr:`ModelHolder.current` once and answers from that
 model alone, so a reload in the middle of a request does not mix two models.
-Users and items are named by their original ids.
+Users and items are named by their original ids. The endpoints are plain
+functions, which FastAPI runs in its thread pool, so a long request (a long
+explained list, a reload) does not hold up the event loop.
 """
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query, Request
-from starlette.concurrency import run_in_threadpool
 
 from fmrec.explain import explain, explain_for_ratings
 from fmrec.service import schemas, views
@@ -82,7 +83,7 @@ def _require_item(served: ServedModel, item_id: int, where: str = "") -> int:
 
 def _add_service_routes(router: APIRouter) -> None:
     @router.get("/health", response_model=schemas.Health, tags=["service"])
-    async def health(request: Request) -> dict[str, Any]:
+    def health(request: Request) -> dict[str, Any]:
         """Report that the service is up and which model generation it serves."""
         served = _served(request)
         return {
@@ -92,7 +93,7 @@ def _add_service_routes(router: APIRouter) -> None:
         }
 
     @router.get("/model", response_model=schemas.ModelInfo, tags=["service"])
-    async def model_info(request: Request) -> dict[str, Any]:
+    def model_info(request: Request) -> dict[str, Any]:
         """Describe the served model: format, hyperparameters, history, counts."""
         return views.model_body(_served(request))
 
@@ -102,11 +103,11 @@ def _add_service_routes(router: APIRouter) -> None:
         tags=["service"],
         responses={500: {"model": schemas.ErrorResponse}},
     )
-    async def reload(request: Request) -> dict[str, Any]:
+    def reload(request: Request) -> dict[str, Any]:
         """Load the model file again and swap it in; on failure keep the old one."""
         holder = _holder(request)
         try:
-            served = await run_in_threadpool(holder.reload)
+            served = holder.reload()
         except Exception as exc:
             raise APIError(
                 500,
@@ -120,7 +121,7 @@ def _add_service_routes(router: APIRouter) -> None:
 
 def _add_user_routes(router: APIRouter, count: Any) -> None:
     @router.get("/users/search", response_model=schemas.UserSearch, tags=["users"])
-    async def search_users(
+    def search_users(
         request: Request,
         n: count = 20,
         q: Annotated[
@@ -136,7 +137,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
         return views.search_users(_served(request), q, n)
 
     @router.get("/users/{user_id}", response_model=schemas.UserSummary, tags=["users"])
-    async def user_summary(request: Request, user_id: UserId) -> dict[str, Any]:
+    def user_summary(request: Request, user_id: UserId) -> dict[str, Any]:
         """Return a known user's number of training ratings."""
         served = _served(request)
         index = _require_user(served, user_id)
@@ -145,7 +146,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
     @router.get(
         "/users/{user_id}/rated", response_model=schemas.RatedItems, tags=["users"]
     )
-    async def rated(request: Request, user_id: UserId, n: count = 20) -> dict:
+    def rated(request: Request, user_id: UserId, n: count = 20) -> dict:
         """List the items a user rated in training, highest prediction first."""
         served = _served(request)
         _require_user(served, user_id)
@@ -156,7 +157,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
         response_model=schemas.RecommendationList,
         tags=["users"],
     )
-    async def recommend(
+    def recommend(
         request: Request,
         user_id: UserId,
         n: count = 10,
@@ -185,7 +186,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
         response_model=schemas.Prediction,
         tags=["users"],
     )
-    async def predict(request: Request, user_id: UserId, item_id: ItemId) -> dict:
+    def predict(request: Request, user_id: UserId, item_id: ItemId) -> dict:
         """Return the predicted rating of a known user for a known item."""
         served = _served(request)
         _require_user(served, user_id)
@@ -206,7 +207,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
         response_model=schemas.Explanation,
         tags=["users"],
     )
-    async def explanation(request: Request, user_id: UserId, item_id: ItemId) -> dict:
+    def explanation(request: Request, user_id: UserId, item_id: ItemId) -> dict:
         """Split the prediction for a user and item into bias, user, item and
         interaction terms, with a sentence naming the largest one."""
         served = _served(request)
@@ -217,12 +218,12 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
 
 def _add_item_routes(router: APIRouter, count: Any) -> None:
     @router.get("/items/popular", response_model=schemas.PopularList, tags=["items"])
-    async def popular(request: Request, n: count = 10) -> dict[str, Any]:
+    def popular(request: Request, n: count = 10) -> dict[str, Any]:
         """Return the most-rated items of the training data."""
         return views.popular_body(_served(request), n)
 
     @router.get("/items/search", response_model=schemas.ItemSearch, tags=["items"])
-    async def search_items(
+    def search_items(
         request: Request,
         q: Annotated[
             str,
@@ -240,7 +241,7 @@ def _add_item_routes(router: APIRouter, count: Any) -> None:
     @router.get(
         "/items/{item_id}", response_model=schemas.CatalogueItem, tags=["items"]
     )
-    async def item(request: Request, item_id: ItemId) -> dict[str, Any]:
+    def item(request: Request, item_id: ItemId) -> dict[str, Any]:
         """Return an item's title, genres, year and number of training ratings."""
         served = _served(request)
         return views.catalogue_item(served, _require_item(served, item_id))
@@ -248,7 +249,7 @@ def _add_item_routes(router: APIRouter, count: Any) -> None:
     @router.get(
         "/items/{item_id}/similar", response_model=schemas.SimilarList, tags=["items"]
     )
-    async def similar(request: Request, item_id: ItemId, n: count = 10) -> dict:
+    def similar(request: Request, item_id: ItemId, n: count = 10) -> dict:
         """Return the items whose factor vectors are closest in cosine."""
         served = _served(request)
         return views.similar_body(served, _require_item(served, item_id), n)
@@ -260,7 +261,7 @@ def _add_new_user_route(router: APIRouter, body_model: type) -> None:
         response_model=schemas.RecommendationList,
         tags=["new users"],
     )
-    async def recommend_new_user(
+    def recommend_new_user(
         request: Request, body: Annotated[body_model, Body()]
     ) -> dict[str, Any]:
         """Recommend for a user who is not in the model, from a few ratings.
