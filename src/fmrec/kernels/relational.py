@@ -107,84 +107,199 @@ def block_linear_sweep(
         residuals[r] -= shift[index[r]]
 
 
+# Columns of the per-block-row working array of :func:`factor_sweep`: the
+# sums of e_r, e_r c_r, c_r and c_r^2 over the row's ratings, the number of
+# ratings, and the row's factor sum q and sum of squared terms s2. Keeping
+# them side by side puts everything one non-zero needs in one cache line.
+SUM_E, SUM_EC, SUM_C, SUM_CC, COUNT, Q, S2 = 0, 1, 2, 3, 4, 5, 6
+ROW_WIDTH = 8
+
+
 @njit(cache=True, nogil=True)
-def block_factor_sweep(
-    f,
-    index,
+def factor_sweeps(
+    indexes,
     counts,
+    col_ptrs,
+    col_rows,
+    col_vals,
+    offsets,
+    groups,
+    V,
+    qs,
+    s2s,
+    residuals,
+    alpha,
+    lam_v,
+    mu_v,
+    normals,
+    sample,
+):  # pragma: no cover
+    """Update every factor of every feature: for f = 1..k, block after block.
+
+    The tuples hold one entry per block: ``indexes`` (block row of each
+    rating), ``counts`` (ratings per block row), the block matrix in CSC form
+    (``col_ptrs``, ``col_rows``, ``col_vals``), ``qs``/``s2s`` (arrays of
+    shape (k, n_block_rows): per factor, the block rows' factor sums and sums
+    of squared terms, updated in place with ``V`` and the residuals) and
+    ``normals`` (shape (k, n_block_columns), N(0, 1) draws for MCMC).
+    """
+    n_blocks = len(indexes)
+    n_factors = V.shape[1]
+    total = np.zeros(residuals.size)
+    rows = _start_rows(counts[0], qs[0][0], s2s[0][0])
+    _first_sums(indexes, qs, 0, residuals, total, rows)
+    for f in range(n_factors):
+        for b in range(n_blocks):
+            q_before = qs[b][f].copy()
+            s2_before = s2s[b][f].copy()
+            _columns(
+                f,
+                col_ptrs[b],
+                col_rows[b],
+                col_vals[b],
+                offsets[b],
+                groups,
+                V,
+                rows,
+                alpha,
+                lam_v,
+                mu_v,
+                normals[b][f],
+                sample,
+            )
+            qs[b][f][:] = rows[:, Q]
+            s2s[b][f][:] = rows[:, S2]
+            dq = qs[b][f] - q_before
+            shift = 0.5 * (qs[b][f] ** 2 - q_before**2) - 0.5 * (s2s[b][f] - s2_before)
+            # Apply this block's change to the residuals and, in the same pass,
+            # collect the per-row sums that the next block (or factor) needs.
+            if b + 1 < n_blocks:
+                rows = _start_rows(counts[b + 1], qs[b + 1][f], s2s[b + 1][f])
+                _apply_then_sum(
+                    indexes[b],
+                    dq,
+                    q_before,
+                    shift,
+                    residuals,
+                    total,
+                    indexes[b + 1],
+                    rows,
+                )
+            else:
+                _apply(indexes[b], dq, q_before, shift, residuals, total)
+                if f + 1 < n_factors:
+                    rows = _start_rows(counts[0], qs[0][f + 1], s2s[0][f + 1])
+                    _first_sums(indexes, qs, f + 1, residuals, total, rows)
+
+
+@njit(cache=True, nogil=True)
+def _first_sums(indexes, qs, f, residuals, total, rows):  # pragma: no cover
+    """Set ``total`` to the factor-f sums and add block 0's per-row sums."""
+    total[:] = 0.0
+    for b in range(len(indexes)):
+        index = indexes[b]
+        q = qs[b][f]
+        for r in range(residuals.size):
+            total[r] += q[index[r]]
+    _add_row_sums(rows, indexes[0], residuals, total)
+
+
+@njit(cache=True, nogil=True)
+def _apply(index, dq, q_before, shift, residuals, total):  # pragma: no cover
+    for r in range(residuals.size):
+        u = index[r]
+        residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
+        total[r] += dq[u]
+
+
+@njit(cache=True, nogil=True)
+def _apply_then_sum(
+    index, dq, q_before, shift, residuals, total, next_index, next_rows
+):  # pragma: no cover
+    """Apply one block's change to the residuals and sum the next block's rows.
+
+    The block's part of the output is q c + q^2/2 - s2/2 per rating, with c
+    the other blocks' factor sum, so a rating of row u moves by
+    dq c + (q^2 - q_before^2)/2 - (s2 - s2_before)/2.
+    """
+    for r in range(residuals.size):
+        u = index[r]
+        residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
+        total[r] += dq[u]
+        v = next_index[r]
+        c = total[r] - next_rows[v, Q]
+        next_rows[v, SUM_E] += residuals[r]
+        next_rows[v, SUM_EC] += residuals[r] * c
+        next_rows[v, SUM_C] += c
+        next_rows[v, SUM_CC] += c * c
+
+
+@njit(cache=True, nogil=True)
+def _start_rows(counts, q, s2):  # pragma: no cover
+    rows = np.zeros((counts.size, ROW_WIDTH))
+    rows[:, COUNT] = counts
+    rows[:, Q] = q
+    rows[:, S2] = s2
+    return rows
+
+
+@njit(cache=True, nogil=True)
+def _add_row_sums(rows, index, residuals, total):  # pragma: no cover
+    for r in range(residuals.size):
+        u = index[r]
+        c = total[r] - rows[u, Q]
+        rows[u, SUM_E] += residuals[r]
+        rows[u, SUM_EC] += residuals[r] * c
+        rows[u, SUM_C] += c
+        rows[u, SUM_CC] += c * c
+
+
+@njit(cache=True, nogil=True)
+def _columns(
+    f,
     col_ptr,
     col_rows,
     col_vals,
     offset,
     groups,
     V,
-    Q,
-    S2,
-    residuals,
-    factor_total,
+    rows,
     alpha,
     lam_v,
     mu_v,
     z,
     sample,
 ):  # pragma: no cover
-    """Update factor f of one block's features, column by column.
-
-    ``Q`` and ``S2`` are the block's per-row factor sums and sums of squared
-    terms; ``factor_total[r]`` is the factor-f sum over all blocks for rating
-    r. All three and the residuals are updated in place.
-    """
-    n_rows = counts.size
-    sum_e = np.zeros(n_rows)
-    sum_ec = np.zeros(n_rows)
-    sum_c = np.zeros(n_rows)
-    sum_cc = np.zeros(n_rows)
-    for r in range(residuals.size):
-        u = index[r]
-        c = factor_total[r] - Q[u, f]
-        sum_e[u] += residuals[r]
-        sum_ec[u] += residuals[r] * c
-        sum_c[u] += c
-        sum_cc[u] += c * c
-    q_before = Q[:, f].copy()
-    s2_before = S2[:, f].copy()
-
     for j in range(col_ptr.size - 1):
         old = V[offset + j, f]
         sum_eh = 0.0
         sum_hh = 0.0
         for p in range(col_ptr[j], col_ptr[j + 1]):
-            u = col_rows[p]
+            row = rows[col_rows[p]]
             x = col_vals[p]
-            a = Q[u, f] - old * x
-            sum_eh += x * (a * sum_e[u] + sum_ec[u])
-            sum_hh += x * x * (a * a * counts[u] + 2.0 * a * sum_c[u] + sum_cc[u])
+            a = row[Q] - old * x
+            sum_eh += x * (a * row[SUM_E] + row[SUM_EC])
+            sum_hh += x * x * (a * (a * row[COUNT] + 2.0 * row[SUM_C]) + row[SUM_CC])
         g = groups[offset + j]
         new = draw_coordinate(
             old, sum_eh, sum_hh, alpha, lam_v[g, f], mu_v[g, f], z[j], sample
         )
         delta = new - old
+        if delta == 0.0:
+            continue
         V[offset + j, f] = new
+        square_change = new * new - old * old
         # Every rating of row u moves by delta * x * (a + c_r); keep the
         # per-row residual sums exact for the next column.
         for p in range(col_ptr[j], col_ptr[j + 1]):
-            u = col_rows[p]
+            row = rows[col_rows[p]]
             x = col_vals[p]
-            a = Q[u, f] - old * x
-            sum_e[u] -= delta * x * (a * counts[u] + sum_c[u])
-            sum_ec[u] -= delta * x * (a * sum_c[u] + sum_cc[u])
-            Q[u, f] += delta * x
-            S2[u, f] += (new * new - old * old) * x * x
-
-    # The block's part of the output is Q c + Q^2/2 - S2/2 per rating.
-    for r in range(residuals.size):
-        u = index[r]
-        dq = Q[u, f] - q_before[u]
-        c = factor_total[r] - q_before[u]
-        change = dq * c + 0.5 * (Q[u, f] ** 2 - q_before[u] ** 2)
-        change -= 0.5 * (S2[u, f] - s2_before[u])
-        residuals[r] -= change
-        factor_total[r] += dq
+            a = row[Q] - old * x
+            step = delta * x
+            row[SUM_E] -= step * (a * row[COUNT] + row[SUM_C])
+            row[SUM_EC] -= step * (a * row[SUM_C] + row[SUM_CC])
+            row[Q] += step
+            row[S2] += square_change * x * x
 
 
 @njit(cache=True, nogil=True)
@@ -239,13 +354,3 @@ def combine_blocks(w0, indexes, scalars, factor_sums):  # pragma: no cover
             cross += total[f] * total[f]
         out[r] += 0.5 * (cross - squares)
     return out
-
-
-@njit(cache=True, nogil=True)
-def factor_totals(f, indexes, factor_sums, out):  # pragma: no cover
-    """Fill ``out[r]`` with the factor-f sum over all blocks of rating r."""
-    for r in range(out.size):
-        total = 0.0
-        for b in range(len(indexes)):
-            total += factor_sums[b][indexes[b][r], f]
-        out[r] = total

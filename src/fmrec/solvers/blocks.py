@@ -32,7 +32,7 @@ class Block:
     def __post_init__(self) -> None:
         self.matrix = sp.csr_matrix(self.matrix, dtype=np.float64)
         self.matrix.sort_indices()
-        self.index = np.ascontiguousarray(self.index, dtype=np.int64)
+        self.index = np.ascontiguousarray(self.index, dtype=np.int32)
 
     @property
     def n_columns(self) -> int:

@@ -23,10 +23,9 @@ import scipy.sparse as sp
 
 from fmrec.kernels.relational import (
     bias_sweep,
-    block_factor_sweep,
     block_linear_sweep,
     combine_blocks,
-    factor_totals,
+    factor_sweeps,
 )
 from fmrec.solvers.base import FMParams
 from fmrec.solvers.blocks import Block, Blocks
@@ -44,8 +43,8 @@ class _BlockState:
     col_ptr: np.ndarray
     col_rows: np.ndarray
     col_vals: np.ndarray
-    Q: np.ndarray = field(default=None)
-    S2: np.ndarray = field(default=None)
+    QT: np.ndarray = field(default=None)
+    S2T: np.ndarray = field(default=None)
 
     @classmethod
     def build(cls, block: Block) -> _BlockState:
@@ -58,7 +57,7 @@ class _BlockState:
             block,
             counts.astype(np.float64),
             csc.indptr.astype(np.int64),
-            csc.indices.astype(np.int64),
+            csc.indices.astype(np.int32),
             csc.data.astype(np.float64),
         )
 
@@ -89,13 +88,17 @@ class CoordinateSolver:
         reg_w: np.ndarray,
         reg_v: np.ndarray,
     ) -> None:
-        self.data = data
-        self.y = np.asarray(y, dtype=np.float64)
-        self.groups = np.ascontiguousarray(groups, dtype=np.int64)
+        # The order of the ratings does not matter to ALS or MCMC; sorting by
+        # the first block's row makes that block's per-row sums sequential.
+        order = np.argsort(data.blocks[0].index, kind="stable")
+        self.data = data.take(order)
+        self.y = np.asarray(y, dtype=np.float64)[order]
+        self.groups = np.ascontiguousarray(groups, dtype=np.int32)
         self.n_groups = n_groups
         self.sample = sample
-        self.states = [_BlockState.build(block) for block in data.blocks]
+        self.states = [_BlockState.build(block) for block in self.data.blocks]
         self.indexes = tuple(state.block.index for state in self.states)
+        self.offsets = np.array([s.block.offset for s in self.states], np.int64)
         self.group_sizes = np.bincount(self.groups, minlength=n_groups)
         self.hyper = Hyper(
             1.0,
@@ -105,7 +108,6 @@ class CoordinateSolver:
             np.repeat(np.asarray(reg_v, np.float64)[:, None], n_factors, axis=1),
         )
         self.residuals = np.empty(data.n_rows)
-        self.factor_total = np.empty(data.n_rows)
 
     def iterate(self, params: FMParams, rng: np.random.Generator) -> float:
         """Run one sweep over all parameters; return the training RMSE after it."""
@@ -119,21 +121,21 @@ class CoordinateSolver:
         )
         for state in self.states:
             self._linear(state, params, rng)
-        for f in range(params.V.shape[1]):
-            factor_totals(
-                f, self.indexes, tuple(s.Q for s in self.states), self.factor_total
-            )
-            for state in self.states:
-                self._factor(f, state, params, rng)
+        self._factors(params, rng)
         return float(np.sqrt(np.mean(self.residuals**2)))
 
     def _refresh(self, params: FMParams) -> None:
         """Recompute block terms and residuals from scratch (no drift)."""
         scalars = []
+        factor_sums = []
         for state in self.states:
-            scalar, state.Q, state.S2 = state.block.row_terms(params.w, params.V)
+            scalar, Q, S2 = state.block.row_terms(params.w, params.V)
+            # Factor-major copies keep each factor's per-row sums contiguous.
+            state.QT = np.ascontiguousarray(Q.T)
+            state.S2T = np.ascontiguousarray(S2.T)
             scalars.append(scalar)
-        factor_sums = tuple(state.Q for state in self.states)
+            factor_sums.append(Q)
+        factor_sums = tuple(factor_sums)
         predicted = combine_blocks(
             params.w0[0], self.indexes, tuple(scalars), factor_sums
         )
@@ -161,26 +163,30 @@ class CoordinateSolver:
             self.sample,
         )
 
-    def _factor(self, f: int, state: _BlockState, params: FMParams, rng) -> None:
+    def _factors(self, params: FMParams, rng) -> None:
         h = self.hyper
-        block_factor_sweep(
-            f,
-            state.block.index,
-            state.counts,
-            state.col_ptr,
-            state.col_rows,
-            state.col_vals,
-            state.block.offset,
+        states = self.states
+        n_factors = params.V.shape[1]
+        normals = tuple(
+            self._normals(n_factors * s.block.n_columns, rng).reshape(n_factors, -1)
+            for s in states
+        )
+        factor_sweeps(
+            self.indexes,
+            tuple(state.counts for state in states),
+            tuple(state.col_ptr for state in states),
+            tuple(state.col_rows for state in states),
+            tuple(state.col_vals for state in states),
+            self.offsets,
             self.groups,
             params.V,
-            state.Q,
-            state.S2,
+            tuple(state.QT for state in states),
+            tuple(state.S2T for state in states),
             self.residuals,
-            self.factor_total,
             h.alpha,
             h.lam_v,
             h.mu_v,
-            self._normals(state.block.n_columns, rng),
+            normals,
             self.sample,
         )
 
