@@ -199,7 +199,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
             "item_id": item_id,
             "prediction": min(max(score, low), high),
             "score": score,
-            "rating_range": (low, high),
+            "rating_range": [low, high],
         }
 
     @router.get(

@@ -109,7 +109,7 @@ class Prediction(BaseModel):
     item_id: int
     prediction: float = Field(description="predicted rating, clipped to the range")
     score: float = Field(description="unclipped FM output")
-    rating_range: tuple[float, float]
+    rating_range: list[float] = Field(min_length=2, max_length=2)
 
 
 class PopularItem(Item):
@@ -147,7 +147,7 @@ class ModelInfo(BaseModel):
     loaded_at: datetime
     generation: int = Field(description="1 for the first load, +1 per reload")
     params: dict[str, Any]
-    rating_range: tuple[float, float]
+    rating_range: list[float] = Field(min_length=2, max_length=2)
     history: list[dict[str, Any]]
     best_epoch: int | None
     n_users: int

@@ -150,7 +150,7 @@ def model_body(served: ServedModel) -> dict[str, Any]:
         "loaded_at": served.loaded_at,
         "generation": served.generation,
         "params": params,
-        "rating_range": tuple(float(x) for x in recommender.rating_range_),
+        "rating_range": [float(x) for x in recommender.rating_range_],
         "history": [record.as_dict() for record in model.history_],
         "best_epoch": getattr(model, "best_epoch_", None),
         "n_users": len(recommender.encoder_.users),
