@@ -30,6 +30,10 @@ from fmrec.kernels.relational import (
 from fmrec.solvers.base import FMParams
 from fmrec.solvers.blocks import Block, Blocks
 
+# The residuals and block-row sums are updated in place by every sweep; they
+# are recomputed from the parameters this often to stop rounding drift.
+REFRESH_EVERY = 10
+
 # Shape and rate of the Gamma hyperpriors, and the prior weight gamma0 of mu.
 PRIOR_SHAPE = 1.0
 PRIOR_RATE = 1.0
@@ -108,10 +112,13 @@ class CoordinateSolver:
             np.repeat(np.asarray(reg_v, np.float64)[:, None], n_factors, axis=1),
         )
         self.residuals = np.empty(data.n_rows)
+        self.n_iterations = 0
 
     def iterate(self, params: FMParams, rng: np.random.Generator) -> float:
         """Run one sweep over all parameters; return the training RMSE after it."""
-        self._refresh(params)
+        if self.n_iterations % REFRESH_EVERY == 0:
+            self._refresh(params)
+        self.n_iterations += 1
         if self.sample:
             self._draw_hyper(params, rng)
         h = self.hyper

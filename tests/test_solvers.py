@@ -1,0 +1,278 @@
+"""ALS and MCMC on block-structured input, against naive references."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fmrec.kernels import fm_predict
+from fmrec.model import FactorizationMachine
+from fmrec.solvers.base import FMParams
+from fmrec.solvers.blocks import Block, Blocks
+from fmrec.solvers.coordinate import CoordinateSolver
+from fmrec.solvers.training import stack_samples
+
+
+def random_blocks(seed=0, n_ratings=120, n_users=9, n_items=7, n_months=3):
+    """Three blocks like the recommender's: users, items and months."""
+    rng = np.random.default_rng(seed)
+    user_block = sp.random(n_users, 5, density=0.5, random_state=seed, format="csr")
+    user_block = sp.hstack([sp.identity(n_users), user_block], format="csr")
+    item_block = sp.random(n_items, 4, density=0.5, random_state=seed + 1, format="csr")
+    item_block = sp.hstack([sp.identity(n_items), item_block], format="csr")
+    time_block = sp.identity(n_months, format="csr")
+    users = rng.integers(0, n_users, n_ratings)
+    items = rng.integers(0, n_items, n_ratings)
+    months = rng.integers(0, n_months, n_ratings)
+    item_offset = user_block.shape[1]
+    time_offset = item_offset + item_block.shape[1]
+    blocks = Blocks(
+        [
+            Block(user_block, users, 0),
+            Block(item_block, items, item_offset),
+            Block(time_block, months, time_offset),
+        ]
+    )
+    y = rng.normal(3.0, 1.0, n_ratings)
+    return blocks, y
+
+
+def penalised_loss(X, y, params, reg_w, reg_v):
+    predicted = fm_predict(
+        X.indptr.astype(np.int64),
+        X.indices.astype(np.int32),
+        X.data,
+        params.w0[0],
+        params.w,
+        params.V,
+    )
+    error = y - predicted
+    return error @ error + reg_w * params.w @ params.w + reg_v * np.sum(params.V**2)
+
+
+def naive_coordinate_step(X, y, params, setter, reg_w, reg_v):
+    """Minimise the penalised loss along one coordinate by fitting a parabola.
+
+    The loss is quadratic in any single FM parameter, so three evaluations
+    determine it exactly.
+    """
+    values = []
+    for theta in (0.0, 1.0, 2.0):
+        setter(theta)
+        values.append(penalised_loss(X, y, params, reg_w, reg_v))
+    curvature = values[0] - 2 * values[1] + values[2]
+    slope = values[1] - values[0] - curvature / 2
+    setter(-slope / curvature)
+
+
+def naive_als_sweep(X, y, params, offsets_and_widths, reg_w, reg_v):
+    """One ALS sweep in fmrec's order: bias, weights by block, factor by factor."""
+
+    def set_w0(theta):
+        params.w0[0] = theta
+
+    # The bias is not penalised, and penalised_loss leaves it out.
+    naive_coordinate_step(X, y, params, set_w0, reg_w, reg_v)
+
+    for offset, width in offsets_and_widths:
+        for j in range(offset, offset + width):
+
+            def set_w(theta, j=j):
+                params.w[j] = theta
+
+            naive_coordinate_step(X, y, params, set_w, reg_w, reg_v)
+    for f in range(params.V.shape[1]):
+        for offset, width in offsets_and_widths:
+            for j in range(offset, offset + width):
+
+                def set_v(theta, j=j, f=f):
+                    params.V[j, f] = theta
+
+                naive_coordinate_step(X, y, params, set_v, reg_w, reg_v)
+
+
+def test_blocks_predict_matches_materialised_rows():
+    blocks, _ = random_blocks()
+    rng = np.random.default_rng(1)
+    n = blocks.n_features
+    w0, w, V = 0.3, rng.normal(size=n), rng.normal(size=(n, 4))
+    X = blocks.to_sparse()
+    expected = fm_predict(
+        X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data, w0, w, V
+    )
+    np.testing.assert_allclose(blocks.predict(w0, w, V), expected, rtol=1e-12)
+
+
+def test_blocks_with_missing_rows_predict_zero_part():
+    blocks, _ = random_blocks()
+    index = blocks.blocks[1].index.copy()
+    index[::3] = -1
+    blocks.blocks[1] = blocks.blocks[1].with_index(index)
+    rng = np.random.default_rng(2)
+    n = blocks.n_features
+    w, V = rng.normal(size=n), rng.normal(size=(n, 3))
+    X = blocks.to_sparse()
+    assert X[0, blocks.blocks[1].offset :].nnz == X[0, blocks.blocks[2].offset :].nnz
+    expected = fm_predict(
+        X.indptr.astype(np.int64), X.indices.astype(np.int32), X.data, 0.0, w, V
+    )
+    np.testing.assert_allclose(blocks.predict(0.0, w, V), expected, rtol=1e-12)
+
+
+@pytest.mark.parametrize("reg_w, reg_v", [(0.5, 0.8), (2.0, 0.1)])
+def test_als_sweep_minimises_each_coordinate(reg_w, reg_v):
+    blocks, y = random_blocks()
+    n_factors = 3
+    groups = np.zeros(blocks.n_features, dtype=np.int64)
+    rng = np.random.default_rng(3)
+    start = FMParams.initial(blocks.n_features, n_factors, 0.3, rng)
+    start.w[:] = rng.normal(0, 0.2, start.w.size)
+
+    fast = start.copy()
+    solver = CoordinateSolver(
+        blocks,
+        y,
+        groups,
+        1,
+        n_factors,
+        sample=False,
+        reg_w=np.array([reg_w]),
+        reg_v=np.array([reg_v]),
+    )
+    solver.iterate(fast, np.random.default_rng(0))
+
+    naive = start.copy()
+    layout = [(b.offset, b.n_columns) for b in blocks.blocks]
+    naive_als_sweep(blocks.to_sparse(), y, naive, layout, reg_w, reg_v)
+
+    assert fast.w0[0] == pytest.approx(naive.w0[0], abs=1e-9)
+    np.testing.assert_allclose(fast.w, naive.w, atol=1e-9)
+    np.testing.assert_allclose(fast.V, naive.V, atol=1e-9)
+
+
+def test_als_residuals_stay_exact():
+    blocks, y = random_blocks(seed=4)
+    groups = np.zeros(blocks.n_features, dtype=np.int64)
+    params = FMParams.initial(blocks.n_features, 4, 0.1, np.random.default_rng(0))
+    solver = CoordinateSolver(
+        blocks, y, groups, 1, 4, sample=False, reg_w=np.ones(1), reg_v=np.ones(1)
+    )
+    for _ in range(3):
+        solver.iterate(params, np.random.default_rng(0))
+    predicted = solver.data.predict(params.w0[0], params.w, params.V)
+    np.testing.assert_allclose(solver.residuals, solver.y - predicted, atol=1e-10)
+
+
+def generate_fm_data(seed=0, n_users=60, n_items=50, n_ratings=3000, rank=2):
+    rng = np.random.default_rng(seed)
+    users = rng.integers(0, n_users, n_ratings)
+    items = rng.integers(0, n_items, n_ratings)
+    blocks = Blocks(
+        [
+            Block(sp.identity(n_users, format="csr"), users, 0),
+            Block(sp.identity(n_items, format="csr"), items, n_users),
+        ]
+    )
+    w = rng.normal(0, 0.3, n_users + n_items)
+    V = rng.normal(0, 0.7, (n_users + n_items, rank))
+    truth = blocks.predict(3.0, w, V)
+    y = truth + rng.normal(0, 0.3, n_ratings)
+    return blocks, y, truth
+
+
+def test_mcmc_posterior_mean_recovers_generating_model():
+    blocks, y, truth = generate_fm_data()
+    model = FactorizationMachine(
+        2,
+        solver="mcmc",
+        n_epochs=120,
+        burn_in=20,
+        n_kept_samples=50,
+        init_std=0.1,
+        random_state=0,
+    ).fit(blocks, y)
+    error = model.decision_function(blocks) - truth
+    # The noise has standard deviation 0.3; the posterior mean should sit much
+    # closer to the noise-free predictions than the observations do.
+    assert np.sqrt(np.mean(error**2)) < 0.15
+    assert np.sqrt(np.mean((y - truth) ** 2)) > 0.28
+    assert model.V_.shape == (blocks.n_features, 2 * 50)
+
+
+def test_mcmc_stacked_factors_average_sample_predictions():
+    blocks, y, _ = generate_fm_data(seed=1, n_ratings=500)
+    samples = []
+    rng = np.random.default_rng(5)
+    for _ in range(4):
+        n = blocks.n_features
+        samples.append(
+            FMParams(
+                np.array([rng.normal()]), rng.normal(size=n), rng.normal(size=(n, 3))
+            )
+        )
+    stacked = stack_samples(samples)
+    average = np.mean([blocks.predict(s.w0[0], s.w, s.V) for s in samples], axis=0)
+    combined = blocks.predict(stacked.w0[0], stacked.w, stacked.V)
+    np.testing.assert_allclose(combined, average, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["als", "mcmc"])
+def test_coordinate_solvers_are_reproducible(solver):
+    blocks, y, _ = generate_fm_data(seed=2, n_ratings=800)
+    kwargs = dict(
+        solver=solver, n_epochs=8, burn_in=2, n_kept_samples=3, random_state=9
+    )
+    first = FactorizationMachine(3, **kwargs).fit(blocks, y)
+    second = FactorizationMachine(3, **kwargs).fit(blocks, y)
+    np.testing.assert_array_equal(first.V_, second.V_)
+    np.testing.assert_array_equal(first.w_, second.w_)
+    assert first.w0_ == second.w0_
+
+
+def test_als_early_stopping_and_mcmc_history():
+    blocks, y, _ = generate_fm_data(seed=3)
+    als = FactorizationMachine(
+        2, solver="als", reg_w=1.0, reg_v=1.0, n_epochs=50, random_state=0
+    ).fit(blocks, y)
+    valid = [record.valid_rmse for record in als.history_]
+    assert als.best_epoch_ == int(np.argmin(valid)) + 1
+    mcmc = FactorizationMachine(
+        2, solver="mcmc", n_epochs=10, burn_in=4, n_kept_samples=3, random_state=0
+    )
+    mcmc.fit(
+        blocks.take(np.arange(2500)),
+        y[:2500],
+        X_valid=blocks.take(np.arange(2500, 3000)),
+        y_valid=y[2500:],
+    )
+    kept_so_far = [record.valid_rmse for record in mcmc.history_]
+    assert kept_so_far[:4] == [None] * 4
+    assert all(value is not None for value in kept_so_far[4:])
+
+
+def test_mcmc_rejects_burn_in_past_iterations():
+    blocks, y, _ = generate_fm_data(n_ratings=100)
+    model = FactorizationMachine(2, solver="mcmc", n_epochs=10, burn_in=10)
+    with pytest.raises(ValueError, match="burn_in=10 leaves no MCMC samples"):
+        model.fit(blocks, y)
+
+
+def test_unknown_solver_is_named():
+    blocks, y, _ = generate_fm_data(n_ratings=100)
+    with pytest.raises(ValueError, match="'solver' parameter"):
+        FactorizationMachine(solver="newton").fit(blocks, y)
+
+
+def test_als_accepts_plain_sparse_matrix():
+    blocks, y, truth = generate_fm_data(seed=6)
+    X = blocks.to_sparse()
+    model = FactorizationMachine(
+        2,
+        solver="als",
+        reg_w=0.5,
+        reg_v=0.5,
+        n_epochs=30,
+        early_stopping=False,
+        random_state=0,
+    ).fit(X, y)
+    np.testing.assert_allclose(model.predict(X), model.predict(blocks), rtol=1e-12)
+    assert np.sqrt(np.mean((model.predict(X) - truth) ** 2)) < 0.3
