@@ -14,6 +14,7 @@ from fmrec.cli._options import (
     print_json,
 )
 from fmrec.experiment import evaluate, test_split
+from fmrec.report import write_report
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -34,6 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         default=4.0,
         help="lowest rating that counts as relevant in top-k metrics (default: 4)",
     )
+    parser.add_argument(
+        "--report",
+        metavar="DIR",
+        help="also write an HTML report with figures (RMSE by user activity, "
+        "NDCG@k and Recall@k for k up to 50, predicted against true ratings) "
+        "into DIR; needs matplotlib",
+    )
     add_output_options(parser)
     parser.set_defaults(execute=execute)
 
@@ -46,9 +54,14 @@ def execute(args: argparse.Namespace) -> int:
     dataset = load_data(args)
     test = test_split(recommender, dataset)
     scores = evaluate(recommender, test, k=args.k, threshold=args.threshold)
+    if args.report:
+        report = write_report(recommender, test, args.report, threshold=args.threshold)
+        scores["report"] = str(report)
     scores["total_seconds"] = time.perf_counter() - start
     if args.json:
         print_json(scores)
     else:
         print(format_scores(scores))
+        if args.report:
+            print(f"Report written to {scores['report']}.")
     return 0
