@@ -9,6 +9,7 @@ import pytest
 
 from fmrec.cli.main import main
 from fmrec.datasets import load_movielens
+from fmrec.features import GROUPS
 from fmrec.split import random_split
 
 
@@ -93,13 +94,28 @@ def test_seed_protocol_topn_metrics(seed_run):
     assert topn["n_users"] + topn["skipped"]["no relevant test items"] == 6038
 
 
-def test_default_protocol_beats_seed(movielens_dir, capsys, seed_run):
-    result = run_json(capsys, "run", "--data", str(movielens_dir / "ml-1m"))
+def test_sgd_protocol_beats_seed(movielens_dir, capsys, seed_run):
+    result = run_json(
+        capsys, "run", "--data", str(movielens_dir / "ml-1m"), "--protocol", "sgd"
+    )
     assert result["test_rmse"] <= 0.870
     assert result["test_rmse"] < seed_run["test_rmse"]
     valid = [record["valid_rmse"] for record in result["epochs"]]
     assert all(value is not None for value in valid)
     assert result["best_epoch"] == int(np.argmin(valid)) + 1
+
+
+def test_default_protocol_is_mcmc_with_all_groups(movielens_dir, capsys):
+    result = run_json(capsys, "run", "--data", str(movielens_dir / "ml-1m"))
+    assert result["params"]["solver"] == "mcmc"
+    assert result["features"] == list(GROUPS)
+    assert result["test_rmse"] <= 0.835
+    assert result["ndcg_at_10"] >= 0.925
+    assert len(result["epochs"]) == result["params"]["n_epochs"]
+    user_items = [
+        entry["item_id"] for entry in result["recommendations"]["user"]["items"]
+    ]
+    assert len(user_items) == 5
 
 
 def fmrec_process(*args):

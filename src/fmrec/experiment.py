@@ -18,7 +18,7 @@ import pandas as pd
 from fmrec.datasets import MovieLens
 from fmrec.metrics import mae, ndcg_by_user, ranking_metrics, rmse
 from fmrec.model import FactorizationMachine
-from fmrec.presets import protocol_params
+from fmrec.presets import protocol_config
 from fmrec.recommend import Recommendations, Recommender
 from fmrec.split import fingerprint, random_split
 
@@ -29,21 +29,29 @@ def train(
     dataset: MovieLens,
     params: dict[str, Any],
     *,
+    features: tuple[str, ...] | list[str] = ("user", "item"),
     test_size: float = 0.2,
     split_seed: int = 42,
     verbose: bool = False,
 ) -> tuple[Recommender, pd.DataFrame]:
     """Split ``dataset`` and fit a recommender on the training part.
 
-    Returns the recommender and the test frame. The split settings and a
+    ``params`` are :class:`~fmrec.model.FactorizationMachine` arguments and
+    ``features`` the feature groups. Returns the recommender and the test
+    frame. The split settings and a
     fingerprint of the ratings are stored in ``recommender.info`` so that
     :func:`test_split` can rebuild the same test set later.
     """
     train_frame, test_frame = random_split(dataset.ratings, test_size, split_seed)
     params = {"random_state": split_seed, **params, "verbose": verbose}
-    recommender = Recommender(FactorizationMachine(**params))
+    recommender = Recommender(FactorizationMachine(**params), features=tuple(features))
     scale = dataset.rating_scale
-    recommender.fit(train_frame, dataset.items, rating_range=(scale.min, scale.max))
+    recommender.fit(
+        train_frame,
+        dataset.items,
+        rating_range=(scale.min, scale.max),
+        users=dataset.users,
+    )
     recommender.info.update(
         dataset=dataset.name,
         test_size=test_size,
@@ -92,7 +100,8 @@ def evaluate(
     users = test["user_id"].to_numpy(np.int64)
     items = test["item_id"].to_numpy(np.int64)
     truth = test["rating"].to_numpy(np.float64)
-    scores = recommender.predict(users, items, clip=False)
+    timestamps = test["timestamp"].to_numpy() if "timestamp" in test else None
+    scores = recommender.predict(users, items, timestamps=timestamps, clip=False)
     low, high = recommender.rating_range_
     ndcg = ndcg_by_user(users, truth, scores, k=k)
     encoder = recommender.encoder_
@@ -121,6 +130,7 @@ def run(
     dataset: MovieLens,
     *,
     protocol: str = "default",
+    config: dict[str, Any] | None = None,
     test_size: float = 0.2,
     split_seed: int = 42,
     user: int = 4,
@@ -129,15 +139,22 @@ def run(
 ) -> tuple[dict[str, Any], Recommender]:
     """Run split, training, evaluation and recommendations; return a summary.
 
-    The summary has the keys ``test_rmse``, ``test_mae``, ``ndcg_at_10``,
-    ``epochs``, ``fit_seconds``, ``total_seconds`` and more; see the module
-    docstring of :mod:`fmrec.cli.run` for all of them.
+    ``config`` (features and params, as in :mod:`fmrec.presets`) replaces the
+    named ``protocol`` when given. The summary has the keys ``test_rmse``,
+    ``test_mae``, ``ndcg_at_10``, ``epochs``, ``fit_seconds``,
+    ``total_seconds`` and more; see the module docstring of
+    :mod:`fmrec.cli.run` for all of them.
     """
     start = time.perf_counter()
-    params = protocol_params(protocol)
+    config = protocol_config(protocol) if config is None else config
     fit_start = time.perf_counter()
     recommender, test = train(
-        dataset, params, test_size=test_size, split_seed=split_seed, verbose=verbose
+        dataset,
+        config["params"],
+        features=config["features"],
+        test_size=test_size,
+        split_seed=split_seed,
+        verbose=verbose,
     )
     fit_seconds = time.perf_counter() - fit_start
     scores = evaluate(recommender, test)
@@ -148,6 +165,7 @@ def run(
     summary = {
         "dataset": dataset.name,
         "protocol": protocol,
+        "features": list(recommender.features),
         "params": {k: v for k, v in model.get_params().items() if k != "verbose"},
         "n_train": int(len(dataset.ratings) - len(test)),
         **scores,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fmrec.features.groups import FeatureBuilder
+from fmrec.features.groups import FeatureBuilder, month_index
 from fmrec.kernels import fm_row_terms
 from fmrec.model import FactorizationMachine
 
@@ -86,15 +86,23 @@ class Recommender:
         self._item_terms = None
         return self
 
-    def predict(self, user_ids, item_ids, *, clip: bool = True) -> np.ndarray:
+    def predict(
+        self, user_ids, item_ids, *, timestamps=None, clip: bool = True
+    ) -> np.ndarray:
         """Predict ratings for pairs of original ids.
 
-        An unknown user or item contributes nothing but its missing block, so
-        the prediction falls back on the bias and the known side.
+        ``timestamps`` (Unix seconds) place each pair in its month for models
+        with the ``time`` group; without them the latest training month is
+        used, as for recommendations. An unknown user or item contributes
+        nothing but its missing block, so the prediction falls back on the
+        bias and the known side.
         """
         user_index = self.encoder_.users.lookup(np.atleast_1d(user_ids))
         item_index = self.encoder_.items.lookup(np.atleast_1d(item_ids))
-        X = self.encoder_.blocks(user_index, item_index)
+        months = None
+        if timestamps is not None and self.encoder_.time_block_ is not None:
+            months = month_index(np.atleast_1d(timestamps))
+        X = self.encoder_.blocks(user_index, item_index, months)
         scores = self.model.decision_function(X)
         return np.clip(scores, *self.rating_range_) if clip else scores
 

@@ -17,12 +17,13 @@ from fmrec.cli._options import (
     add_data_options,
     add_output_options,
     add_split_options,
+    add_training_options,
     format_scores,
     load_data,
     print_json,
+    training_config,
 )
 from fmrec.experiment import run
-from fmrec.presets import PROTOCOLS
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,14 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_options(parser)
     add_split_options(parser)
-    parser.add_argument(
-        "--protocol",
-        choices=sorted(PROTOCOLS),
-        default="default",
-        help="hyperparameters: 'default' (early stopping on a validation split "
-        "of the training ratings) or 'seed' (k=15, learning rate 0.005, L2 0.1, "
-        "5 epochs, factors from N(0, 0.1^2)) (default: default)",
-    )
+    add_training_options(parser)
     parser.add_argument(
         "--user", type=int, default=4, help="user id to recommend for (default: 4)"
     )
@@ -61,11 +55,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     start = time.perf_counter()
+    config = training_config(args)
     dataset = load_data(args)
     load_seconds = time.perf_counter() - start
     summary, recommender = run(
         dataset,
-        protocol=args.protocol,
+        protocol="config file" if args.config else args.protocol,
+        config=config,
         test_size=args.test_size,
         split_seed=args.seed,
         user=args.user,

@@ -9,22 +9,12 @@ from fmrec.cli._options import (
     add_data_options,
     add_output_options,
     add_split_options,
+    add_training_options,
     load_data,
     print_json,
+    training_config,
 )
 from fmrec.experiment import train
-from fmrec.presets import PROTOCOLS, protocol_params
-
-# Command-line option, estimator parameter, type and help text.
-HYPERPARAMETERS = (
-    ("--factors", "n_factors", int, "dimension k of the factor vectors"),
-    ("--learning-rate", "learning_rate", float, "SGD step size"),
-    ("--reg-w", "reg_w", float, "L2 penalty on the linear weights"),
-    ("--reg-v", "reg_v", float, "L2 penalty on the factor vectors"),
-    ("--init-std", "init_std", float, "standard deviation of the initial factors"),
-    ("--epochs", "n_epochs", int, "maximum number of passes over the ratings"),
-    ("--patience", "patience", int, "epochs without validation gain before stopping"),
-)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -36,22 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_data_options(parser)
     add_split_options(parser)
-    parser.add_argument(
-        "--protocol",
-        choices=sorted(PROTOCOLS),
-        default="default",
-        help="starting hyperparameters; the options below override them "
-        "(default: default)",
-    )
-    for option, name, kind, text in HYPERPARAMETERS:
-        parser.add_argument(option, dest=name, type=kind, help=text)
-    parser.add_argument(
-        "--no-early-stopping",
-        dest="early_stopping",
-        action="store_false",
-        default=None,
-        help="train all epochs on all training ratings, without a validation split",
-    )
+    add_training_options(parser)
     parser.add_argument(
         "--out", required=True, metavar="FILE", help="path of the model file to write"
     )
@@ -60,16 +35,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    params = protocol_params(args.protocol)
-    for _, name, _, _ in HYPERPARAMETERS:
-        if getattr(args, name) is not None:
-            params[name] = getattr(args, name)
-    if args.early_stopping is not None:
-        params["early_stopping"] = args.early_stopping
+    config = training_config(args)
     dataset = load_data(args)
     recommender, test = train(
         dataset,
-        params,
+        config["params"],
+        features=config["features"],
         test_size=args.test_size,
         split_seed=args.seed,
         verbose=not args.no_progress,

@@ -133,7 +133,7 @@ class FeatureBuilder:
         item_index = self.items.lookup(ratings["item_id"].to_numpy())
         months = None
         if self.time_block_ is not None and "timestamp" in ratings:
-            months = _months(ratings["timestamp"].to_numpy())
+            months = month_index(ratings["timestamp"].to_numpy())
         return self.blocks(user_index, item_index, months)
 
     def blocks(self, user_index, item_index, months=None) -> Blocks:
@@ -341,11 +341,12 @@ def _item_attributes(items: pd.DataFrame, item_ids: np.ndarray) -> sp.csr_matrix
     return sp.hstack([genre_matrix, _one_hot(decades)], format="csr")
 
 
-def _months(timestamps: np.ndarray) -> np.ndarray:
+def month_index(timestamps: np.ndarray) -> np.ndarray:
+    """Return the calendar month (year * 12 + month - 1) of Unix timestamps."""
     dates = pd.to_datetime(np.asarray(timestamps, dtype=np.int64), unit="s")
     return (dates.year * 12 + dates.month - 1).to_numpy(dtype=np.int64)
 
 
 def _month_range(ratings: pd.DataFrame) -> tuple[int, int]:
-    months = _months(ratings["timestamp"].to_numpy())
+    months = month_index(ratings["timestamp"].to_numpy())
     return int(months.min()), int(months.max())
