@@ -59,6 +59,27 @@ def save(recommender: Recommender, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write UTF-8 text to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    handle = tempfile.NamedTemporaryFile(
+        "w",
+        encoding="utf-8",
+        dir=path.parent,
+        prefix=f".{path.name}.",
+        suffix=".tmp",
+        delete=False,
+    )
+    try:
+        with handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def load(path: str | os.PathLike) -> Recommender:
     """Read a recommender written by :func:`save`.
 

@@ -11,10 +11,10 @@ import logging
 import sys
 
 from fmrec import __version__
-from fmrec.cli import download, evaluate, recommend, run, serve, train
+from fmrec.cli import download, evaluate, recommend, run, serve, train, tune
 from fmrec.exceptions import DataFormatError, ModelFileError, TrainingDivergedError
 
-COMMANDS = (run, train, evaluate, recommend, download, serve)
+COMMANDS = (run, train, tune, evaluate, recommend, download, serve)
 FAILURES = (
     DataFormatError,
     ModelFileError,
