@@ -207,6 +207,22 @@ def test_read_matches_python_reference(seed):
         assert got == expected, f"row {row}"
 
 
+@pytest.mark.parametrize("length", [5, 33, 200])
+def test_read_unsorted_row_keeps_value_pairs(length):
+    # Full-precision values go through the exact converter, whose slots must
+    # follow the sort of the row.
+    rng = np.random.default_rng(length)
+    indices = rng.permutation(10 * length)[:length]
+    numbers = rng.normal(size=length)
+    texts = [f"{x:.25f}" if i % 2 else repr(x) for i, x in enumerate(numbers.tolist())]
+    line = "7 " + " ".join(f"{i}:{t}" for i, t in zip(indices, texts, strict=True))
+    data = read_text(line + "\n", base=0)
+    order = np.argsort(indices)
+
+    assert data.features.raw.tolist() == indices[order].tolist()
+    assert data.X.data.tolist() == [float(texts[i]) for i in order]
+
+
 def test_read_small_blocks_give_same_result(monkeypatch, tmp_path):
     text = random_libfm_text(random.Random(7), 3000)
     path = tmp_path / "rows.libfm"
@@ -284,6 +300,11 @@ ERROR_CASES = [
     ("1 2:.", "invalid feature value '.' in '2:.'"),
     ("1 2:1\x002", "invalid feature value '1\\x002'"),
     ("1 5:1.000000000000000000001 5:2", "feature index 5 repeats"),
+    (
+        "1 "
+        + " ".join(f"{i}:0.1000000000000000000001" for i in [*range(40, 0, -1), 7]),
+        "feature index 7 repeats",
+    ),
 ]
 
 

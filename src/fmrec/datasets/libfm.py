@@ -52,6 +52,7 @@ from typing import Any, BinaryIO, NoReturn
 import numba
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 import scipy.sparse as sp
 
 from fmrec.exceptions import DataFormatError
@@ -183,8 +184,13 @@ def _fit_columns(raw: np.ndarray, base: int) -> tuple[FeatureIndex, np.ndarray]:
         column_of = np.cumsum(present) - 1
         features = FeatureIndex(np.flatnonzero(present) + low, base)
         return features, column_of[raw - low]
-    distinct, columns = np.unique(raw, return_inverse=True)
-    return FeatureIndex(distinct, base), columns.reshape(-1)
+    # A hash table (pandas.factorize) numbers the distinct indices in order of
+    # appearance, which is then turned into ascending order.
+    codes, distinct = pd.factorize(raw)
+    order = np.argsort(distinct)
+    rank = np.empty(order.size, dtype=np.int64)
+    rank[order] = np.arange(order.size)
+    return FeatureIndex(distinct[order], base), rank[codes]
 
 
 # --- compiled scanner ----------------------------------------------------------------
@@ -287,6 +293,10 @@ def _scan_index(buf: np.ndarray, start: int, end: int, base: int) -> int:
     return value if value >= base else -1
 
 
+# Rows up to this length are sorted in place by insertion, longer ones by argsort.
+_INSERTION_SORT_MAX = 32
+
+
 @numba.njit(cache=True)
 def _sort_row(indices, values, start, end, fallback, fallback_start, n_fallback):
     """Sort one row by index and return False if an index repeats.
@@ -301,19 +311,37 @@ def _sort_row(indices, values, start, end, fallback, fallback_start, n_fallback)
             break
     if increasing:
         return True
-    order = np.argsort(indices[start:end], kind="mergesort")
-    indices[start:end] = indices[start:end][order]
-    values[start:end] = values[start:end][order]
-    new_position = np.empty(end - start, dtype=np.int64)
-    new_position[order] = np.arange(end - start)
+    # Remember the index of each fallback value to find its slot after sorting.
     for k in range(fallback_start, n_fallback):
-        slot = fallback[k, 2]
-        if slot >= start:
-            fallback[k, 2] = start + new_position[slot - start]
+        if fallback[k, 2] >= 0:
+            fallback[k, 2] = indices[fallback[k, 2]]
+    if end - start <= _INSERTION_SORT_MAX:
+        _insertion_sort(indices, values, start, end)
+    else:
+        order = np.argsort(indices[start:end], kind="mergesort")
+        indices[start:end] = indices[start:end][order]
+        values[start:end] = values[start:end][order]
     for i in range(start + 1, end):
         if indices[i] == indices[i - 1]:
             return False
+    for k in range(fallback_start, n_fallback):
+        if fallback[k, 2] >= 0:
+            fallback[k, 2] = start + np.searchsorted(indices[start:end], fallback[k, 2])
     return True
+
+
+@numba.njit(cache=True)
+def _insertion_sort(indices, values, start, end):
+    for i in range(start + 1, end):
+        index = indices[i]
+        value = values[i]
+        j = i - 1
+        while j >= start and indices[j] > index:
+            indices[j + 1] = indices[j]
+            values[j + 1] = values[j]
+            j -= 1
+        indices[j + 1] = index
+        values[j + 1] = value
 
 
 @numba.njit(cache=True)
