@@ -67,7 +67,8 @@ INT64_MAX = 2**63 - 1
 _BLOCK_BYTES = 8 << 20
 # Raw indices are mapped to columns through a dense table (one entry per index in
 # the range min..max) while the range is below FACTOR times the number of stored
-# values (or of features, in a FeatureIndex) plus MIN. Wider ranges are sorted.
+# values (or of features, in a FeatureIndex) plus MIN. Wider ranges use a hash
+# table when the index is built and a binary search in FeatureIndex.lookup.
 _DENSE_TABLE_FACTOR = 4
 _DENSE_TABLE_MIN = 1 << 20
 _MAX_SHOWN_BYTES = 60
