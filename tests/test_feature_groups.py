@@ -1,0 +1,198 @@
+"""Feature groups on hand-made and real MovieLens data."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fmrec import persistence
+from fmrec.datasets import load_movielens
+from fmrec.features import GROUPS, FeatureBuilder
+from fmrec.features.groups import month_index
+from fmrec.model import FactorizationMachine
+from fmrec.recommend import Recommender
+from fmrec.split import random_split
+
+
+def small_data():
+    ratings = pd.DataFrame(
+        {
+            "user_id": [1, 1, 1, 2, 2, 3],
+            "item_id": [10, 20, 30, 10, 40, 20],
+            "rating": [5.0, 3.0, 4.0, 2.0, 1.0, 4.0],
+            # 2000-01-15, 2000-02-15, 2000-03-15 (UTC)
+            "timestamp": [
+                947894400,
+                950572800,
+                953078400,
+                947894400,
+                950572800,
+                950572800,
+            ],
+        }
+    )
+    users = pd.DataFrame(
+        {
+            "user_id": [1, 2, 3, 4],
+            "gender": ["F", "M", "M", "F"],
+            "age": [1, 25, 25, 56],
+            "occupation": [10, 3, 3, 0],
+            "zip": ["48067", "70072", "55117", "02460"],
+        }
+    )
+    items = pd.DataFrame(
+        {
+            "item_id": [10, 20, 30, 40, 50],
+            "title": ["A (1995)", "B (1987)", "C", "D (1995)", "E (1960)"],
+            "genres": ["Comedy|Drama", "Drama", "Action|Comedy|Drama", "", "Drama"],
+            "year": pd.array([1995, 1987, None, 1995, 1960], dtype="Int64"),
+        }
+    )
+    return ratings, users, items
+
+
+def group_columns(builder, name):
+    index = builder.group_names_.index(name)
+    return np.flatnonzero(builder.column_groups_ == index)
+
+
+def test_builder_layout_and_values():
+    ratings, users, items = small_data()
+    builder = FeatureBuilder(GROUPS).fit(ratings, users, items)
+    assert builder.group_names_ == [
+        "user",
+        "user_attributes",
+        "implicit_user",
+        "item",
+        "item_attributes",
+        "implicit_item",
+        "time",
+    ]
+    user_block = builder.user_block_.toarray()
+    assert user_block.shape[0] == 3
+    # Implicit feedback of user 1: items 10, 20, 30 at 1/sqrt(3).
+    implicit = user_block[:, group_columns(builder, "implicit_user")]
+    np.testing.assert_allclose(implicit[0], [1, 1, 1, 0] / np.sqrt(3))
+    np.testing.assert_allclose(implicit[1], [1, 0, 0, 1] / np.sqrt(2))
+    # User attributes: gender, age band, occupation, zip prefix, one each.
+    attributes = user_block[:, group_columns(builder, "user_attributes")]
+    np.testing.assert_array_equal(attributes.sum(axis=1), [4, 4, 4])
+    # Users 2 and 3 share gender, age band and occupation but not the zip prefix.
+    assert attributes[1] @ attributes[2] == 3
+    assert attributes[0] @ attributes[1] == 0
+
+    item_block = builder.item_block_.toarray()
+    offset = builder.item_offset
+    item_attributes = item_block[:, group_columns(builder, "item_attributes") - offset]
+    # Genres sum to 1 per item; the decade one-hot adds 1 when the year is known.
+    np.testing.assert_allclose(item_attributes.sum(axis=1), [2.0, 2.0, 1.0, 1.0])
+    implicit_item = item_block[:, group_columns(builder, "implicit_item") - offset]
+    np.testing.assert_allclose(implicit_item[0], [1, 1, 0] / np.sqrt(2))
+    assert builder.time_block_.shape == (3, 3)
+
+
+def test_unknown_ids_and_months():
+    ratings, users, items = small_data()
+    builder = FeatureBuilder(GROUPS).fit(ratings, users, items)
+    late = pd.DataFrame(
+        {"user_id": [99, 1], "item_id": [10, 99], "timestamp": [1500000000, 0]}
+    )
+    blocks = builder.transform(late)
+    assert blocks.blocks[0].index.tolist() == [-1, 0]
+    assert blocks.blocks[1].index.tolist() == [0, -1]
+    # Months outside the training range take the nearest training month.
+    assert blocks.blocks[2].index.tolist() == [2, 0]
+    assert month_index(np.array([947894400]))[0] == 2000 * 12
+
+
+def test_builder_round_trips_through_arrays():
+    ratings, users, items = small_data()
+    builder = FeatureBuilder(GROUPS).fit(ratings, users, items)
+    copy = FeatureBuilder.from_arrays(
+        list(GROUPS), builder.group_names_, builder.to_arrays()
+    )
+    assert (
+        copy.transform(ratings).to_sparse() != builder.transform(ratings).to_sparse()
+    ).nnz == 0
+
+
+@pytest.mark.parametrize(
+    "groups, message",
+    [
+        (("user", "item", "colour"), "Unknown feature groups"),
+        (("item",), "'user' is required"),
+    ],
+)
+def test_builder_rejects_bad_groups(groups, message):
+    ratings, users, items = small_data()
+    with pytest.raises(ValueError, match=message):
+        FeatureBuilder(groups).fit(ratings, users, items)
+
+
+def test_builder_needs_tables_for_attributes():
+    ratings, _, items = small_data()
+    with pytest.raises(ValueError, match="needs a users table"):
+        FeatureBuilder(("user", "item", "user_attributes")).fit(ratings, None, items)
+
+
+def test_sgd_rejects_implicit_groups():
+    ratings, users, items = small_data()
+    rec = Recommender(FactorizationMachine(solver="sgd"), features=tuple(GROUPS))
+    with pytest.raises(ValueError, match="need solver='als' or 'mcmc'"):
+        rec.fit(ratings, items, users=users)
+
+
+@pytest.fixture(scope="module")
+def ml1m_split(movielens_dir):
+    data = load_movielens(movielens_dir / "ml-1m")
+    train, test = random_split(data.ratings, 0.2, 42)
+    return data, train, test
+
+
+def test_real_features_come_from_training_only(ml1m_split):
+    data, train, test = ml1m_split
+    builder = FeatureBuilder(GROUPS).fit(train, data.users, data.items)
+    implicit = builder.user_block_[:, group_columns(builder, "implicit_user")]
+    # Each user's implicit row lists exactly the movies rated in training.
+    counts = train.groupby("user_id").size().to_numpy()
+    np.testing.assert_array_equal(np.diff(implicit.tocsr().indptr), counts)
+    user_one = set(builder.items.ids[implicit[0].indices])
+    assert user_one == set(train.loc[train["user_id"] == 1, "item_id"])
+    assert not user_one & set(test.loc[test["user_id"] == 1, "item_id"])
+    # User 1 of MovieLens 1M: female, under 18, occupation 10, zip 48067.
+    attributes = builder.user_block_[0, group_columns(builder, "user_attributes")]
+    assert attributes.nnz == 4
+    # Toy Story (1995) is Animation|Children's|Comedy: each genre weighs 1/3.
+    toy_story = int(builder.items.lookup([1])[0])
+    row = builder.item_block_[toy_story].toarray()[0]
+    item_cols = group_columns(builder, "item_attributes") - builder.item_offset
+    values = np.sort(row[item_cols][row[item_cols] > 0])
+    np.testing.assert_allclose(values, [1 / 3, 1 / 3, 1 / 3, 1.0])
+
+
+def test_mcmc_with_all_groups_beats_ids_only_on_real_data(ml1m_split, tmp_path):
+    data, train, test = ml1m_split
+    scores = {}
+    for name, groups in (("ids", ("user", "item")), ("all", GROUPS)):
+        model = FactorizationMachine(
+            8,
+            solver="mcmc",
+            n_epochs=20,
+            burn_in=4,
+            n_kept_samples=8,
+            init_std=0.1,
+            random_state=0,
+        )
+        rec = Recommender(model, features=tuple(groups))
+        rec.fit(train, data.items, rating_range=(1, 5), users=data.users)
+        predicted = rec.predict(
+            test["user_id"], test["item_id"], timestamps=test["timestamp"]
+        )
+        scores[name] = np.sqrt(np.mean((predicted - test["rating"].to_numpy()) ** 2))
+        if name == "all":
+            path = persistence.save(rec, tmp_path / "all.fmrec")
+            again = persistence.load(path).predict(
+                test["user_id"], test["item_id"], timestamps=test["timestamp"]
+            )
+            np.testing.assert_array_equal(again, predicted)
+    assert scores["all"] < scores["ids"] - 0.01
+    assert scores["all"] < 0.86
