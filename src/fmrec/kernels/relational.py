@@ -185,11 +185,13 @@ def factor_sweeps(
                     indexes[b + 1],
                     rows,
                 )
+            elif f + 1 < n_factors:
+                rows = _start_rows(counts[0], qs[0][f + 1], s2s[0][f + 1])
+                _apply_then_next_factor(
+                    indexes, b, dq, q_before, shift, residuals, total, qs, f + 1, rows
+                )
             else:
                 _apply(indexes[b], dq, q_before, shift, residuals, total)
-                if f + 1 < n_factors:
-                    rows = _start_rows(counts[0], qs[0][f + 1], s2s[0][f + 1])
-                    _first_sums(indexes, qs, f + 1, residuals, total, rows)
 
 
 @njit(cache=True, nogil=True)
@@ -210,6 +212,30 @@ def _apply(index, dq, q_before, shift, residuals, total):  # pragma: no cover
         u = index[r]
         residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
         total[r] += dq[u]
+
+
+@njit(cache=True, nogil=True)
+def _apply_then_next_factor(
+    indexes, b, dq, q_before, shift, residuals, total, qs, f, rows
+):  # pragma: no cover
+    """Apply the last block's change, then start factor f in the same pass:
+    set ``total`` to the factor-f sums and add block 0's per-row sums."""
+    index = indexes[b]
+    first = indexes[0]
+    first_q = qs[0][f]
+    for r in range(residuals.size):
+        u = index[r]
+        residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
+        value = 0.0
+        for block in range(len(indexes)):
+            value += qs[block][f][indexes[block][r]]
+        total[r] = value
+        v = first[r]
+        c = value - first_q[v]
+        rows[v, SUM_E] += residuals[r]
+        rows[v, SUM_EC] += residuals[r] * c
+        rows[v, SUM_C] += c
+        rows[v, SUM_CC] += c * c
 
 
 @njit(cache=True, nogil=True)
