@@ -179,3 +179,16 @@ def test_evaluate_command_writes_report(trained, movielens_dir, tmp_path, capsys
     assert (folder / "index.html").is_file()
     for name in ["rmse_by_activity.png", "ranking_curves.png", "predicted_vs_true.png"]:
         check_png(folder / name)
+
+
+def test_train_command_draws_learning_curves(movielens_dir, tmp_path, capsys):
+    data = str(movielens_dir / "ml-100k")
+    plot = tmp_path / "curves.png"
+    model = tmp_path / "model.fmrec"
+    args = ["train", "--data", data, "--protocol", "seed", "--epochs", "3"]
+    args += ["--out", str(model), "--plot", str(plot), "--json", "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["plot"] == str(plot)
+    assert len(summary["epochs"]) == 3
+    check_png(plot)

@@ -15,6 +15,7 @@ from fmrec.cli._options import (
     training_config,
 )
 from fmrec.experiment import train
+from fmrec.report import plot_learning_curves
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -29,6 +30,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_training_options(parser)
     parser.add_argument(
         "--out", required=True, metavar="FILE", help="path of the model file to write"
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="also draw the training and validation RMSE per epoch into a PNG "
+        "file; needs matplotlib",
     )
     add_output_options(parser)
     parser.set_defaults(execute=execute)
@@ -47,11 +54,14 @@ def execute(args: argparse.Namespace) -> int:
     )
     persistence.save(recommender, args.out)
     model = recommender.model
+    if args.plot:
+        plot_learning_curves(model.history_, args.plot, best_epoch=model.best_epoch_)
     summary = {
         "model": args.out,
         "n_train": len(dataset.ratings) - len(test),
         "best_epoch": model.best_epoch_,
         "epochs": [record.as_dict() for record in model.history_],
+        "plot": args.plot,
     }
     if args.json:
         print_json(summary)
