@@ -276,3 +276,59 @@ def test_als_accepts_plain_sparse_matrix():
     ).fit(X, y)
     np.testing.assert_allclose(model.predict(X), model.predict(blocks), rtol=1e-12)
     assert np.sqrt(np.mean((model.predict(X) - truth) ** 2)) < 0.3
+
+
+@pytest.mark.parametrize("sample", [False, True])
+def test_probit_solver_separates_classes(sample):
+    blocks, _, truth = generate_fm_data(seed=7, n_ratings=3000)
+    labels = np.where(truth > np.median(truth), 1.0, -1.0)
+    groups = np.zeros(blocks.n_features, dtype=np.int64)
+    params = FMParams.initial(blocks.n_features, 2, 0.1, np.random.default_rng(0))
+    solver = CoordinateSolver(
+        blocks,
+        labels,
+        groups,
+        1,
+        2,
+        sample=sample,
+        reg_w=np.full(1, 1.0),
+        reg_v=np.full(1, 1.0),
+        probit=True,
+    )
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        solver.iterate(params, rng)
+    margin = blocks.predict(params.w0[0], params.w, params.V)
+    accuracy = np.mean(np.sign(margin) == labels)
+    assert accuracy > 0.85
+    # Latent targets sit on the side of 0 their label gives.
+    assert np.all(np.sign(solver.y) == solver.labels)
+
+
+def test_probit_als_latent_mean_is_truncated_normal_mean():
+    blocks, _, truth = generate_fm_data(seed=8, n_ratings=200)
+    labels = np.where(truth > np.median(truth), 1.0, -1.0)
+    groups = np.zeros(blocks.n_features, dtype=np.int64)
+    solver = CoordinateSolver(
+        blocks,
+        labels,
+        groups,
+        1,
+        2,
+        sample=False,
+        reg_w=np.ones(1),
+        reg_v=np.ones(1),
+        probit=True,
+    )
+    predicted = np.linspace(-2, 2, solver.y.size)
+    solver.residuals = solver.y - predicted
+    solver._update_latent(np.random.default_rng(0))
+    from scipy.stats import norm
+
+    positive = solver.labels > 0
+    expected = np.where(
+        positive,
+        predicted + norm.pdf(predicted) / norm.cdf(predicted),
+        predicted - norm.pdf(predicted) / norm.cdf(-predicted),
+    )
+    np.testing.assert_allclose(solver.y, expected, rtol=1e-9)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.stats import truncnorm
 
 from fmrec.kernels.relational import (
     bias_sweep,
@@ -78,7 +79,11 @@ class Hyper:
 
 
 class CoordinateSolver:
-    """One solver object per fit; ``sample`` selects MCMC over ALS."""
+    """One solver object per fit; ``sample`` selects MCMC over ALS.
+
+    With ``probit=True`` the targets are binary labels (positive or not) and
+    the model is the probit FM of :meth:`_update_latent`.
+    """
 
     def __init__(
         self,
@@ -91,6 +96,7 @@ class CoordinateSolver:
         sample: bool,
         reg_w: np.ndarray,
         reg_v: np.ndarray,
+        probit: bool = False,
     ) -> None:
         # The order of the ratings does not matter to ALS or MCMC; sorting by
         # the first block's row makes that block's per-row sums sequential.
@@ -113,12 +119,18 @@ class CoordinateSolver:
         )
         self.residuals = np.empty(data.n_rows)
         self.n_iterations = 0
+        self.probit = probit
+        if probit:
+            self.labels = np.where(self.y > 0, 1.0, -1.0)
+            self.y = self.labels.copy()
 
     def iterate(self, params: FMParams, rng: np.random.Generator) -> float:
         """Run one sweep over all parameters; return the training RMSE after it."""
         if self.n_iterations % REFRESH_EVERY == 0:
             self._refresh(params)
         self.n_iterations += 1
+        if self.probit:
+            self._update_latent(rng)
         if self.sample:
             self._draw_hyper(params, rng)
         h = self.hyper
@@ -130,6 +142,27 @@ class CoordinateSolver:
             self._linear(state, params, rng)
         self._factors(params, rng)
         return float(np.sqrt(np.mean(self.residuals**2)))
+
+    def _update_latent(self, rng: np.random.Generator) -> None:
+        """Replace the probit model's latent targets z given the labels.
+
+        The probit FM is P(label = 1) = Phi(yhat), that is label = sign(z)
+        with z ~ N(yhat, 1). MCMC draws z from that normal truncated to the
+        label's side of 0; ALS takes its mean, yhat + phi(yhat)/Phi(yhat) for
+        a positive label and yhat - phi(yhat)/Phi(-yhat) for a negative one
+        (the E-step of EM for probit regression).
+        """
+        predicted = self.y - self.residuals
+        positive = self.labels > 0
+        # Standardised bounds of z - yhat: [-yhat, inf) or (-inf, -yhat].
+        low = np.where(positive, -predicted, -np.inf)
+        high = np.where(positive, np.inf, -predicted)
+        if self.sample:
+            offset = truncnorm.rvs(low, high, random_state=rng)
+        else:
+            offset = truncnorm.mean(low, high)
+        self.y = predicted + offset
+        self.residuals = offset
 
     def _refresh(self, params: FMParams) -> None:
         """Recompute block terms and residuals from scratch (no drift)."""
@@ -200,8 +233,10 @@ class CoordinateSolver:
     def _draw_hyper(self, params: FMParams, rng: np.random.Generator) -> None:
         h = self.hyper
         n = self.residuals.size
-        rate = PRIOR_RATE + float(self.residuals @ self.residuals)
-        h.alpha = rng.gamma((PRIOR_SHAPE + n) / 2.0, 2.0 / rate)
+        if not self.probit:
+            # The probit model fixes the noise precision of z at 1.
+            rate = PRIOR_RATE + float(self.residuals @ self.residuals)
+            h.alpha = rng.gamma((PRIOR_SHAPE + n) / 2.0, 2.0 / rate)
         h.mu_w, h.lam_w = self._draw_group(params.w, h.lam_w, rng)
         for f in range(params.V.shape[1]):
             h.mu_v[:, f], h.lam_v[:, f] = self._draw_group(
