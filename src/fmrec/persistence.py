@@ -2,7 +2,7 @@
 
 A model file is a NumPy ``.npz`` archive (a zip of ``.npy`` arrays) read with
 ``allow_pickle=False``, so loading a file never runs code from it. Besides
-the parameter and index arrays it holds one ``meta`` entry: UTF-8 JSON with
+the parameter and index arrays it contains one ``meta`` entry: UTF-8 JSON with
 the format name and version, the hyperparameters, the rating range, the
 training history, the item catalogue and free-form run information.
 """

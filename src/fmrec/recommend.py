@@ -92,10 +92,9 @@ class Recommender:
         """Predict ratings for pairs of original ids.
 
         ``timestamps`` (Unix seconds) place each pair in its month for models
-        with the ``time`` group; without them the latest training month is
-        used, as for recommendations. An unknown user or item contributes
-        nothing but its missing block, so the prediction falls back on the
-        bias and the known side.
+        with the ``time`` group. Without them the latest training month is
+        used, as for recommendations. An unknown user or item has an empty
+        block, so the prediction falls back on the bias and the known side.
         """
         user_index = self.encoder_.users.lookup(np.atleast_1d(user_ids))
         item_index = self.encoder_.items.lookup(np.atleast_1d(item_ids))

@@ -16,8 +16,8 @@ tables into three blocks of FM input (see :mod:`fmrec.solvers.blocks`):
 
 Everything is built from the training ratings only, so nothing from a test
 split leaks into the features. A user or item unknown at fit time gets an
-empty row in its block (the cold-start case); a rating outside the training
-months takes the nearest training month.
+empty row in its block, which is the cold-start case. A rating outside the
+training months takes the nearest training month.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ GROUPS = (
     "implicit_item",
     "time",
 )
-USER_GROUPS = ("user", "user_attributes", "implicit_user")
-ITEM_GROUPS = ("item", "item_attributes", "implicit_item")
 
 # Age bands of MovieLens 1M, applied to data sets that give the age in years.
 AGE_BANDS = np.array([18, 25, 35, 45, 50, 56])

@@ -20,9 +20,9 @@ from fmrec.kernels.relational import block_row_terms, combine_blocks
 class Block:
     """One block: a sparse matrix of block rows and each rating's row in it.
 
-    ``offset`` is the block's first column in the full feature space, and
-    ``index[r] == -1`` means rating r has no row in this block (its part of
-    the input is zero); training data must give every rating a row.
+    ``offset`` is the block's first column in the full feature space.
+    ``index[r] == -1`` means that rating r has no row in this block, so its
+    part of the input is zero. Training data must give every rating a row.
     """
 
     matrix: sp.csr_matrix
