@@ -44,6 +44,10 @@ GROUPS = (
     "time",
 )
 
+# The groups of the user block and of the item block.
+USER_GROUPS = ("user", "user_attributes", "implicit_user")
+ITEM_GROUPS = ("item", "item_attributes", "implicit_item")
+
 # Age bands of MovieLens 1M, applied to data sets that give the age in years.
 AGE_BANDS = np.array([18, 25, 35, 45, 50, 56])
 ZIP_PREFIX = 2
