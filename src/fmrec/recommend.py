@@ -117,9 +117,9 @@ class Recommender:
         is ``w0 + b + s_i + <v, q_i>`` (``s_i`` and ``q_i`` from
         :func:`fmrec.kernels.fm_row_terms`), linear in ``(b, v)``. This solves
         the ridge problem ``min sum_i (r_i - w0 - s_i - b - <v, q_i>)^2 +
-        m reg_w b^2 + m reg_v |v|^2`` over the ``m`` rated items the model
-        knows, whose penalties equal the ones SGD applies to a user with
-        ``m`` ratings. Unknown item ids are ignored.
+        m reg_w b^2 + m reg_v |v|^2`` over the ``m`` rated items in the
+        model's catalogue. These penalties equal the ones SGD applies to a
+        user with ``m`` ratings. Unknown item ids are ignored.
         """
         item_ids = np.fromiter(ratings.keys(), dtype=np.int64, count=len(ratings))
         values = np.fromiter(ratings.values(), dtype=np.float64, count=len(ratings))
