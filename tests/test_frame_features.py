@@ -268,9 +268,15 @@ def test_fit_rejects_empty_frame():
         FrameEncoder(categorical=["a"]).fit(pd.DataFrame({"a": []}))
 
 
-def test_transform_before_fit():
+def test_methods_before_fit():
+    encoder = FrameEncoder(categorical=["a"])
+
     with pytest.raises(RuntimeError, match="not fitted"):
-        FrameEncoder(categorical=["a"]).transform(pd.DataFrame({"a": ["x"]}))
+        encoder.transform(pd.DataFrame({"a": ["x"]}))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        encoder.to_dict()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        encoder.get_feature_names_out()
 
 
 # ---------------------------------------------------------------- saving as JSON

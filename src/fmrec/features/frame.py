@@ -160,8 +160,7 @@ class FrameEncoder:
             multi-valued value is missing, a multi-valued value is not a string,
             or a numeric value is not a finite number.
         """
-        if not hasattr(self, "groups_"):
-            raise RuntimeError("This FrameEncoder is not fitted yet. Call fit first.")
+        self._check_fitted()
         _require_columns(frame, self._group_order())
         blocks, unknown = [], {}
         for name in self.categorical:
@@ -188,6 +187,7 @@ class FrameEncoder:
         Categorical and multi-valued columns give ``"column=value"``, and numeric
         columns give the column name.
         """
+        self._check_fitted()
         names: list[str] = []
         for name in self._group_order():
             if name in self.categories_:
@@ -209,8 +209,7 @@ class FrameEncoder:
             If a category is not a str, int, float or bool, which JSON cannot
             store exactly.
         """
-        if not hasattr(self, "groups_"):
-            raise RuntimeError("This FrameEncoder is not fitted yet. Call fit first.")
+        self._check_fitted()
         for name, values in self.categories_.items():
             _check_json_categories(name, values)
         return {
@@ -257,6 +256,10 @@ class FrameEncoder:
         return encoder
 
     # --- helpers ---
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "groups_"):
+            raise RuntimeError("This FrameEncoder is not fitted yet. Call fit first.")
 
     def _separators(self) -> dict[str, str]:
         return dict(self.multi_valued or {})
