@@ -51,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     try:
         import uvicorn
+        from threadpoolctl import threadpool_limits
 
         from fmrec.service import create_app, install_reload_signal
     except ImportError as exc:
@@ -62,6 +63,10 @@ def execute(args: argparse.Namespace) -> int:
         return 1
     app = create_app(args.model, max_n=args.max_n, max_body_bytes=args.max_body_bytes)
     install_reload_signal(app.state.holder)
+    # Each request multiplies one user's row by the item factors. BLAS threads
+    # only add hand-off costs to such small products, and they compete with
+    # the threads serving other requests, so BLAS runs on one thread.
+    threadpool_limits(limits=1, user_api="blas")
     logger.info("Serving %s at http://%s:%d/", args.model, args.host, args.port)
     # log_config=None keeps the logging setup of fmrec's main; the service
     # logs each request itself, so uvicorn's access log is off.

@@ -52,7 +52,7 @@ def create_app(
         raise ValueError(f"max_n must be at least 1, got {max_n}.")
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be at least 1, got {max_body_bytes}.")
-    holder = ModelHolder(model_path)
+    holder = ModelHolder(model_path, max_n)
     app = FastAPI(
         title="fmrec",
         version=__version__,

@@ -24,6 +24,7 @@ import pandas as pd
 
 from fmrec import persistence
 from fmrec.recommend import Recommender
+from fmrec.service.topn import TopListCache
 
 logger = logging.getLogger(__name__)
 
@@ -33,8 +34,9 @@ class ServedModel:
     """A loaded recommender with the tables built for serving it.
 
     ``items`` holds one JSON-ready record per item index (``item_id``,
-    ``title``, ``genres`` as a list, ``year``), and ``title_keys`` the
-    case-folded titles that title search matches against.
+    ``title``, ``genres`` as a list, ``year``), ``title_keys`` the
+    case-folded titles that title search matches against, and ``top_lists``
+    the users' top-N lists computed so far.
     """
 
     recommender: Recommender
@@ -48,6 +50,7 @@ class ServedModel:
     popularity_order: np.ndarray
     user_ratings: np.ndarray
     user_id_text: np.ndarray
+    top_lists: TopListCache
 
     def item_index(self, item_id: int) -> int:
         """Return the index of an item id, or -1 if the model lacks it."""
@@ -58,8 +61,11 @@ class ServedModel:
         return int(self.recommender.encoder_.users.lookup([user_id])[0])
 
 
-def load_served_model(path: Path, generation: int) -> ServedModel:
+def load_served_model(path: Path, generation: int, max_n: int) -> ServedModel:
     """Load a model file and build everything requests will read.
+
+    ``max_n`` is the longest list a request may ask for, and the depth of the
+    cached top-N lists.
 
     Raises what :func:`fmrec.persistence.load` raises for a missing or broken
     file.
@@ -70,6 +76,8 @@ def load_served_model(path: Path, generation: int) -> ServedModel:
     counts = recommender.item_counts_
     user_ids = recommender.encoder_.users.ids
     items = _item_records(recommender)
+    top_lists = TopListCache(recommender, max_n)
+    top_lists.fill()
     return ServedModel(
         recommender=recommender,
         path=path,
@@ -82,6 +90,7 @@ def load_served_model(path: Path, generation: int) -> ServedModel:
         popularity_order=np.argsort(-counts, kind="stable"),
         user_ratings=np.diff(recommender.seen_.indptr),
         user_id_text=user_ids.astype(str),
+        top_lists=top_lists,
     )
 
 
@@ -123,10 +132,11 @@ def _item_records(recommender: Recommender) -> list[dict[str, Any]]:
 class ModelHolder:
     """The model being served, replaced atomically by :meth:`reload`."""
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    def __init__(self, path: str | os.PathLike, max_n: int) -> None:
         self.path = Path(path)
+        self.max_n = max_n
         self._reload_lock = threading.Lock()
-        self._current = load_served_model(self.path, generation=1)
+        self._current = load_served_model(self.path, 1, max_n)
         logger.info(
             "Loaded model %s (%d users, %d items)",
             self.path,
@@ -148,7 +158,7 @@ class ModelHolder:
         with self._reload_lock:
             generation = self._current.generation + 1
             try:
-                served = load_served_model(self.path, generation)
+                served = load_served_model(self.path, generation, self.max_n)
             except Exception:
                 logger.exception(
                     "Reload of %s failed; generation %d keeps serving",

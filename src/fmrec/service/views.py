@@ -11,6 +11,7 @@ from fmrec import __version__, persistence
 from fmrec.explain import Explanation
 from fmrec.recommend import Recommendations
 from fmrec.service.holder import ServedModel
+from fmrec.service.topn import TopList
 
 
 def scored_items(
@@ -47,6 +48,24 @@ def recommendation_body(
         "note": result.note,
         "items": scored_items(served, result, explain_item),
     }
+
+
+def top_list_body(
+    served: ServedModel,
+    user_id: int,
+    ranked: TopList,
+    explain_item: Callable[[int], Explanation] | None = None,
+) -> dict[str, Any]:
+    """Return the body of a known user's list from cached item indices."""
+    items = []
+    for rank, (index, score) in enumerate(
+        zip(ranked.item_index.tolist(), ranked.score.tolist(), strict=True), start=1
+    ):
+        record = {**served.items[index], "rank": rank, "score": score}
+        if explain_item is not None:
+            record["explanation"] = explanation_body(explain_item(record["item_id"]))
+        items.append(record)
+    return {"user_id": user_id, "cold_start": False, "note": None, "items": items}
 
 
 def explanation_body(explanation: Explanation) -> dict[str, Any]:
