@@ -151,24 +151,25 @@ def test_request_in_flight_finishes_on_old_model(
     model_path, model_files, expected, monkeypatch
 ):
     app = create_app(model_path)
-    old = app.state.holder.current.recommender
+    old_lists = app.state.holder.current.top_lists
     entered = threading.Event()
     release = threading.Event()
-    original = old.recommend
+    original = old_lists.get
 
-    def held_recommend(*args, **kwargs):
+    def held_get(*args, **kwargs):
         entered.set()
         assert release.wait(30)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(old, "recommend", held_recommend)
+    # An explained list is computed in the thread pool, where it can be held
+    # without blocking the server.
+    monkeypatch.setattr(old_lists, "get", held_get)
     results = {}
     with ServerThread(app) as server:
 
         def slow_request():
-            results["slow"] = httpx.get(
-                f"{server.url}/users/4/recommendations", timeout=60
-            )
+            url = f"{server.url}/users/4/recommendations?explain=true"
+            results["slow"] = httpx.get(url, timeout=60)
 
         worker = threading.Thread(target=slow_request)
         worker.start()
