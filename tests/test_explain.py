@@ -184,6 +184,20 @@ def test_item_bias_sentence():
     assert f"{n_ratings} ratings in training" in explanation.sentence
 
 
+def test_item_features_sentence():
+    recommender = synthetic_recommender(("user", "item", "item_attributes"))
+    user, _, item = known_pair(recommender)
+    item_index = recommender.encoder_.items.lookup([item])[0]
+    active = recommender.encoder_.item_rows(np.array([item_index])).indices
+    genres = np.intersect1d(active, columns(recommender, "item_attributes"))
+    recommender.model.w_[genres] = 2.0
+    explanation = explain(recommender, user, item)
+    assert explanation.reason == "item_features"
+    assert explanation.sentence.startswith(
+        "Rated above average because of its genres and decade (+"
+    )
+
+
 def test_user_bias_sentence():
     recommender = synthetic_recommender()
     user, user_index, item = known_pair(recommender)

@@ -47,10 +47,10 @@ CONTEXT_GROUPS = ("time",)
 
 # Words for each feature group in sentences.
 GROUP_WORDS = {
-    "user": "user id",
+    "user": "own ratings",
     "user_attributes": "gender, age, occupation and area",
     "implicit_user": "rated movies",
-    "item": "movie id",
+    "item": "own ratings",
     "item_attributes": "genres and decade",
     "implicit_item": "audience",
     "time": "month",
@@ -376,11 +376,12 @@ def _describe_interaction(
         sentence = f"Rated higher in the latest training months ({top.value:+.2f})."
     elif item_group == "item_attributes":
         sentence = f"Its genres and decade match your tastes ({top.value:+.2f})."
+    elif item_group == "item":
+        sentence = f"Your tastes match this movie ({top.value:+.2f})."
     else:
-        user_words = GROUP_WORDS.get(user_group, user_group)
-        item_words = GROUP_WORDS.get(item_group, item_group)
         sentence = (
-            f"Your {user_words} match this movie's {item_words} ({top.value:+.2f})."
+            f"Your {_phrase(user_group)} match this movie's {_phrase(item_group)} "
+            f"({top.value:+.2f})."
         )
     return "feature_match", sentence, evidence
 
@@ -445,10 +446,9 @@ def _describe_similar_rated(
 def _describe_item(context: _Context, top: Term) -> tuple[str, str, dict[str, object]]:
     recommender = context.recommender
     if top.group != "item":
-        words = GROUP_WORDS.get(top.group, top.group)
         return (
             "item_features",
-            f"Movies with this movie's {words} are rated above average "
+            f"Rated above average because of its {_phrase(top.group)} "
             f"({top.value:+.2f}).",
             {"term": top.group},
         )
@@ -468,6 +468,16 @@ def _describe_item(context: _Context, top: Term) -> tuple[str, str, dict[str, ob
             f"{n_ratings} ratings in training."
         )
     return "item_bias", sentence, evidence
+
+
+def _phrase(group: str) -> str:
+    """Return words for a term's group: one group, "g pairs" or "a x b"."""
+    words: list[str] = []
+    for name in group.removesuffix(" pairs").split(" x "):
+        word = GROUP_WORDS.get(name, name.replace("_", " "))
+        if word not in words:
+            words.append(word)
+    return " and ".join(words)
 
 
 def _title(recommender: Recommender, item_id: int) -> str:
