@@ -7,7 +7,7 @@ wrk``) and the data folder set as for the tests:
 
 The script trains two models with ``fmrec train`` (model A with the default
 protocol, model B with the seed protocol), starts ``fmrec serve`` on a copy
-of A at 127.0.0.1, and runs wrk from a second process: every request asks
+of A at 127.0.0.1, and runs wrk from a second process: every request is
 for the top 10 of a user drawn at random from the model's users. Halfway
 through, it copies B over the served file and sends ``POST /admin/reload``.
 It prints one JSON record (requests per second, p50/p90/p99 latency, errors
@@ -34,7 +34,7 @@ import httpx
 from fmrec import persistence
 
 # wrk runs this Lua script in each of its threads. Each thread counts the
-# answers that are not 200, and done() prints the totals as one JSON line.
+# responses that are not 200, and done() prints the totals as one JSON line.
 LUA_SCRIPT = """
 local users = {%(users)s}
 local threads = {}
@@ -133,7 +133,7 @@ def start_server(served: Path, port: int, log_path: Path) -> subprocess.Popen:
         except httpx.TransportError:
             time.sleep(0.2)
     server.terminate()
-    raise RuntimeError(f"fmrec serve did not answer on {base}; see {log_path}")
+    raise RuntimeError(f"fmrec serve did not respond on {base}; see {log_path}")
 
 
 def run_wrk(args, script: Path, seconds: int) -> dict:

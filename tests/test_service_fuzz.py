@@ -1,7 +1,7 @@
 """Property-based requests against the service's own OpenAPI description.
 
 Schemathesis generates requests, valid and invalid, for every operation the
-OpenAPI description lists and sends them to the app in process. Every answer
+OpenAPI description lists and sends them to the app in process. Every response
 must be free of server errors and match the documented responses.
 """
 

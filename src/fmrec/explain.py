@@ -93,7 +93,7 @@ class Explanation:
     ``reason`` is a short code for the largest positive non-bias term
     (``similar_rated_item``, ``rated_item``, ``similar_users``,
     ``feature_match``, ``item_bias``, ``item_features``, ``user_bias`` or
-    ``average``) and ``sentence`` says it in words. ``evidence`` holds the
+    ``average``) and ``sentence`` puts it in words. ``evidence`` holds the
     facts behind the sentence, such as the rated item and its similarity.
     """
 
@@ -303,7 +303,7 @@ def _liked_items(
 
 @dataclass(frozen=True)
 class _Context:
-    """What the sentence of an explanation may draw on."""
+    """Facts that the sentence of an explanation may draw on."""
 
     recommender: Recommender
     item_id: int

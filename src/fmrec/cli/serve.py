@@ -1,4 +1,4 @@
-"""``fmrec serve``: answer recommendation requests over HTTP, with a web page."""
+"""``fmrec serve``: serve recommendations over HTTP, with a web page."""
 
 from __future__ import annotations
 

@@ -40,7 +40,7 @@ def ranking_curves(
 
     Each user with a test rating of at least ``threshold`` gets one ranking of
     all items they did not rate in training, by descending score with ties
-    broken by the lower item index; the curves read every cut-off from it.
+    broken by the lower item index. The curves read every cut-off from it.
     A relevant test item unknown to the model counts in the user's number of
     relevant items but can never be hit.
     """

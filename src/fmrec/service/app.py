@@ -29,7 +29,7 @@ DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
 DESCRIPTION = """\
 Recommendations from an fmrec Factorization Machine model. Users and items are
-named by their original ids. Every error answer has the shape
+named by their original ids. Every error response has the shape
 `{"error": {"code": ..., "message": ...}}`.
 """
 

@@ -3,7 +3,7 @@
 Every error body is ``{"error": {"code": ..., "message": ...}}``, with a
 ``details`` list added for invalid requests. The handlers here cover errors
 raised by the endpoints, FastAPI's request validation and Starlette's own
-404 and 405 answers; :mod:`fmrec.service.middleware` turns any other
+404 and 405 responses; :mod:`fmrec.service.middleware` turns any other
 exception into a 500 with a generic message.
 """
 
@@ -38,7 +38,7 @@ INTERNAL_ERROR_MESSAGE = (
 
 
 class APIError(StarletteHTTPException):
-    """An error answer with its own code, such as ``user_not_found``."""
+    """An error response with its own code, such as ``user_not_found``."""
 
     def __init__(self, status_code: int, code: str, message: str) -> None:
         super().__init__(status_code=status_code, detail=message)
@@ -48,7 +48,7 @@ class APIError(StarletteHTTPException):
 def error_body(
     code: str, message: str, details: list[dict[str, str]] | None = None
 ) -> dict[str, Any]:
-    """Return the JSON body of an error answer."""
+    """Return the JSON body of an error response."""
     error: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
         error["details"] = details

@@ -3,7 +3,7 @@
 :class:`ModelHolder` keeps one :class:`ServedModel`: the recommender loaded
 from the model file together with lookup tables the endpoints need. A reload
 builds a complete new :class:`ServedModel` first and then swaps a single
-reference, so every request that read :attr:`ModelHolder.current` before the
+reference. Every request that read :attr:`ModelHolder.current` before the
 swap finishes on the old model, and a file that fails to load leaves the old
 model in place.
 """
@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 class ServedModel:
     """A loaded recommender with the tables built for serving it.
 
-    ``items`` holds one JSON-ready record per item index (``item_id``,
+    ``items`` contains one JSON-ready record per item index (``item_id``,
     ``title``, ``genres`` as a list, ``year``), ``title_keys`` the
     case-folded titles that title search matches against, and ``top_lists``
     the users' top-N lists computed so far.
@@ -146,7 +146,7 @@ class ModelHolder:
 
     @property
     def current(self) -> ServedModel:
-        """The model to answer with; read it once per request."""
+        """The model that serves requests; read it once per request."""
         return self._current
 
     def reload(self) -> ServedModel:

@@ -17,7 +17,7 @@ error_logger = logging.getLogger("fmrec.service")
 class RequestLogMiddleware:
     """Log each request's method, path, status and latency; guard against crashes.
 
-    An exception that no handler took becomes a 500 answer with a generic
+    An exception that no handler took becomes a 500 response with a generic
     message (the traceback goes to the log, never to the client), unless the
     response had already started, in which case the connection is closed.
     """

@@ -1,11 +1,11 @@
 """Endpoints of the HTTP service.
 
-Every endpoint reads :attr:`ModelHolder.current` once and answers from that
+Every endpoint reads :attr:`ModelHolder.current` once and responds from that
 model alone, so a reload in the middle of a request does not mix two models.
 Users and items are named by their original ids. Most endpoints are plain
 functions, which FastAPI runs in its thread pool, so a long request (a long
 explained list, a reload) does not hold up the event loop. The top-N
-endpoint answers cached lists on the event loop, which saves the thread
+endpoint serves cached lists on the event loop, which saves the thread
 hand-off on the most frequent request.
 """
 
@@ -167,7 +167,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
         explain_items: Annotated[bool, Query(alias="explain")] = False,
         allow_cold_start: Annotated[
             bool,
-            Query(description="answer an unknown user with the popularity list"),
+            Query(description="return the popularity list for an unknown user"),
         ] = False,
     ) -> dict[str, Any]:
         """Return the top-n items a known user has not rated in training."""
@@ -175,7 +175,7 @@ def _add_user_routes(router: APIRouter, count: Any) -> None:
         user_index = served.user_index(user_id)
         if user_index < 0 and not allow_cold_start:
             _require_user(served, user_id)
-        # A cached list is sliced on the event loop; anything that computes
+        # A cached list is sliced on the event loop. Anything that computes
         # runs in the thread pool, so that it does not hold up other requests.
         if user_index >= 0 and not explain_items:
             cached = served.top_lists.get(user_index, n)
@@ -236,8 +236,8 @@ def _recommendations(
             ranked = served.top_lists.compute(user_id, user_index, n)
         if ranked is not None:
             return views.top_list_body(served, user_id, ranked, explainer)
-    # An unknown user, or one with fewer than n unseen items: the library's
-    # answer carries the popularity list or a note on the short list.
+    # For an unknown user, or one with fewer than n unseen items, the library's
+    # result carries the popularity list or a note on the short list.
     result = recommender.recommend(user_id, n)
     return views.recommendation_body(served, result, explainer)
 
@@ -293,7 +293,7 @@ def _add_new_user_route(router: APIRouter, body_model: type) -> None:
         """Recommend for a user who is not in the model, from a few ratings.
 
         The user's factors are fitted to the ratings with the item factors held
-        fixed, without retraining. Without ratings the answer is the popularity
+        fixed, without retraining. Without ratings the result is the popularity
         list, flagged as a cold start.
         """
         served = _served(request)

@@ -3,7 +3,7 @@
 ``Recommender.recommend(user, n)`` ranks every unseen item by descending
 score, ties by the lower item index, and returns the first ``n``, so its
 list for any ``n`` up to ``depth`` is the prefix of its list for ``depth``.
-The cache holds that deepest list per user and answers requests by slicing
+The cache stores that deepest list per user and serves requests by slicing
 it. :meth:`TopListCache.fill` ranks all users in batches when the model is
 loaded, if the score matrix is small enough; otherwise each user's list is
 computed by ``recommend`` the first time the user is asked for. A cache
@@ -22,8 +22,8 @@ from fmrec.recommend import Recommender
 # Upper bound on cached (item, score) entries over all users: 16 bytes each,
 # so at most about 80 MB per model. Users beyond it are computed every time.
 MAX_CACHED_ENTRIES = 5_000_000
-# fill() ranks all users only when users x items is at most this many scores
-# (MovieLens 1M has 22 million); larger models fill the cache per request.
+# fill() ranks all users only when users x items is at most this many scores.
+# MovieLens 1M has 22 million. Larger models fill the cache per request.
 MAX_FILL_SCORES = 100_000_000
 # Scores held at once while filling: 4 million float64 values, 32 MB.
 FILL_BATCH_SCORES = 4_000_000
@@ -63,7 +63,7 @@ class TopListCache:
         """Return the cached top ``n`` of a user, or None if not cached.
 
         None is also returned when the user has fewer than ``n`` unseen
-        items, since the library then adds a note to its answer.
+        items, since the library then adds a note to its response.
         """
         cached = self._lists.get(user_index)
         if cached is None or cached.item_index.size < n:
