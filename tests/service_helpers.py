@@ -64,7 +64,7 @@ def free_port() -> int:
 
 
 def wait_until_up(base_url: str, timeout: float = 60.0) -> None:
-    """Poll ``/health`` until it answers 200; fail after ``timeout`` seconds."""
+    """Poll ``/health`` until it returns 200; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -73,7 +73,7 @@ def wait_until_up(base_url: str, timeout: float = 60.0) -> None:
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise TimeoutError(f"{base_url} did not answer /health within {timeout} s")
+    raise TimeoutError(f"{base_url} did not respond to /health within {timeout} s")
 
 
 class ServerThread:
