@@ -1,4 +1,4 @@
-"""The Factorization Machine estimator for regression.
+"""The Factorization Machine estimator for regression and binary classification.
 
 A 2-way FM (Rendle, 2010) predicts
 
@@ -10,21 +10,33 @@ the mean squared error with L2 penalties (:mod:`fmrec.solvers.sgd`), ALS,
 which minimises the penalised squared error one coordinate at a time, and
 MCMC, the Bayesian FM sampled by Gibbs sampling
 (:mod:`fmrec.solvers.coordinate`).
+
+For binary labels the FM output is a margin m = y(x). SGD then minimises the
+logistic loss log(1 + exp(-t m)) for labels t in {-1, +1}, so that
+P(t = 1 | x) = sigma(m) = 1 / (1 + exp(-m)) (:mod:`fmrec.kernels.sgd`). ALS
+and MCMC fit the probit model P(t = 1 | x) = Phi(m), with Phi the standard
+normal distribution function, through latent targets z ~ N(m, 1) with
+t = sign(z) (:meth:`fmrec.solvers.coordinate.CoordinateSolver._update_latent`).
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit, log_ndtr, ndtr
 
 from fmrec._validation import check_matrix, check_number, check_targets
+from fmrec.kernels.sgd import LOGISTIC_LOSS, sgd_epoch
 from fmrec.solvers import FMParams, Rows, SGDSolver
 from fmrec.solvers.blocks import Blocks
 from fmrec.solvers.coordinate import CoordinateSolver
+from fmrec.solvers.sgd import epoch_order
 from fmrec.solvers.training import (
     EpochRecord,
+    LoopResult,
     LoopSettings,
     run_epochs,
     run_samples,
@@ -33,12 +45,43 @@ from fmrec.solvers.training import (
 logger = logging.getLogger(__name__)
 
 SOLVERS = ("sgd", "als", "mcmc")
+LOSSES = ("squared", "logistic", "probit")
+CLASSIFICATION_LOSSES = ("logistic", "probit")
+# The solvers that train each loss.
+LOSS_SOLVERS = {"squared": SOLVERS, "logistic": ("sgd",), "probit": ("als", "mcmc")}
 
-__all__ = ["SOLVERS", "EpochRecord", "FactorizationMachine"]
+__all__ = [
+    "CLASSIFICATION_LOSSES",
+    "LOSSES",
+    "SOLVERS",
+    "ClassificationEpochRecord",
+    "EpochRecord",
+    "FactorizationMachine",
+]
+
+
+@dataclass
+class ClassificationEpochRecord:
+    """Scores of one epoch of a classifier: mean log loss on each split.
+
+    The log loss is the mean negative log-likelihood of the labels under the
+    model's probabilities (see :meth:`FactorizationMachine.predict_proba`);
+    ``valid_log_loss`` is None without a validation set. For MCMC,
+    ``train_log_loss`` is that of the current sample and ``valid_log_loss``
+    that of the average margin over the samples kept so far.
+    """
+
+    epoch: int
+    train_log_loss: float
+    valid_log_loss: float | None
+    seconds: float
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return asdict(self)
 
 
 class FactorizationMachine:
-    """2-way Factorization Machine regressor trained by SGD, ALS or MCMC.
+    """2-way Factorization Machine for regression or binary classification.
 
     Parameters
     ----------
@@ -47,6 +90,12 @@ class FactorizationMachine:
     solver : {"sgd", "als", "mcmc"}, default="sgd"
         Training algorithm. ``"als"`` and ``"mcmc"`` need no learning rate;
         ``"mcmc"`` learns the regularisation of each feature group itself.
+    loss : {"squared", "logistic", "probit"}, default="squared"
+        ``"squared"`` is regression on the squared error, with any solver.
+        ``"logistic"`` (SGD only) and ``"probit"`` (ALS and MCMC only) are
+        binary classification: the targets are labels in {0, 1} or {-1, +1},
+        and :meth:`predict_proba` gives sigma(m) or Phi(m) of the margin m
+        from :meth:`decision_function`.
     learning_rate : float, default=0.007
         SGD step size.
     reg_w : float, default=0.02
@@ -63,9 +112,10 @@ class FactorizationMachine:
     early_stopping : bool, default=True
         SGD and ALS: hold out ``validation_fraction`` of the training rows
         (unless a validation set is passed to :meth:`fit`), stop once the
-        validation RMSE has not improved for ``patience`` epochs, and restore
-        the parameters of the best epoch. MCMC never stops early; with a
-        validation set it records the RMSE of the averaged samples.
+        validation RMSE (the validation log loss for a classification loss)
+        has not improved for ``patience`` epochs, and restore the parameters
+        of the best epoch. MCMC never stops early; with a validation set it
+        records the score of the averaged samples.
     validation_fraction : float, default=0.05
         Share of the training rows held out for early stopping.
     patience : int, default=3
@@ -78,7 +128,8 @@ class FactorizationMachine:
         matrix ``V_`` then has ``n_kept_samples * n_factors`` columns.
     target_range : tuple of float, optional
         ``(low, high)``: :meth:`predict` clips to this range, and the RMSE in
-        the training history is computed on clipped predictions.
+        the training history is computed on clipped predictions. Classification
+        losses ignore it.
     random_state : int, numpy Generator or None, default=None
         Seed of the factor initialisation, the validation split, the
         shuffling and the sampling. Two fits with the same integer seed are
@@ -97,10 +148,15 @@ class FactorizationMachine:
         ``n_kept_samples * n_factors`` (the kept samples side by side).
     n_features_in_ : int
         Number of columns seen in :meth:`fit`.
-    history_ : list of EpochRecord
-        Scores of every epoch that ran.
+    history_ : list of EpochRecord or ClassificationEpochRecord
+        Scores of every epoch that ran: RMSE for the squared loss, log loss
+        for the classification losses.
     best_epoch_ : int
         1-based epoch whose parameters were kept (the last one for MCMC).
+    classes_ : ndarray of shape (2,)
+        Classification losses only: the label values, ``[0, 1]`` or
+        ``[-1, 1]`` after the labels given to :meth:`fit` (``[0, 1]`` when
+        every label is 1). :meth:`predict` returns these values.
     """
 
     def __init__(
@@ -108,6 +164,7 @@ class FactorizationMachine:
         n_factors: int = 64,
         *,
         solver: str = "sgd",
+        loss: str = "squared",
         learning_rate: float = 0.007,
         reg_w: float = 0.02,
         reg_v: float = 0.05,
@@ -124,6 +181,7 @@ class FactorizationMachine:
     ) -> None:
         self.n_factors = n_factors
         self.solver = solver
+        self.loss = loss
         self.learning_rate = learning_rate
         self.reg_w = reg_w
         self.reg_v = reg_v
@@ -167,13 +225,16 @@ class FactorizationMachine:
         ``groups`` gives each feature column a group number; MCMC draws a
         separate prior for each group. ``X_valid``/``y_valid``, when given,
         are scored every epoch and replace the held-out share used for early
-        stopping. A fit that raises leaves the learned attributes as they were.
+        stopping. For a classification loss, ``y`` and ``y_valid`` are labels
+        in {0, 1} or {-1, +1}. A fit that raises leaves the learned attributes
+        as they were.
 
         Raises
         ------
         ValueError
-            For an invalid hyperparameter, mismatched shapes, non-finite values
-            or zero training rows.
+            For an invalid hyperparameter, mismatched shapes, non-finite values,
+            labels outside {0, 1} and {-1, +1} for a classification loss, or
+            zero training rows.
         TrainingDivergedError
             When the loss or a parameter becomes NaN or infinite.
         """
@@ -184,11 +245,20 @@ class FactorizationMachine:
             raise ValueError("Cannot fit a FactorizationMachine on zero rows.")
         n_features = data.n_features
         groups = _check_groups(groups, n_features)
+        classes = None
+        if self.loss in CLASSIFICATION_LOSSES:
+            y, classes = label_signs(y)
         rng = np.random.default_rng(self.random_state)
         train, valid = self._split_validation(data, y, X_valid, y_valid, rng)
+        if classes is not None and valid is not None:
+            valid = (valid[0], label_signs(valid[1], "y_valid")[0])
         params = FMParams.initial(n_features, self.n_factors, self.init_std, rng)
         result = self._train(train, valid, groups, params, rng)
 
+        if classes is None:
+            self.__dict__.pop("classes_", None)
+        else:
+            self.classes_ = classes
         self.w0_ = float(result.params.w0[0])
         self.w_ = result.params.w
         self.V_ = result.params.V
@@ -208,8 +278,48 @@ class FactorizationMachine:
         return Rows.from_sparse(X).predict(self._params())
 
     def predict(self, X: sp.spmatrix | np.ndarray | Blocks) -> np.ndarray:
-        """Return predictions, clipped to ``target_range`` when it is set."""
-        return self._clip(self.decision_function(X))
+        """Return predictions, clipped to ``target_range`` when it is set.
+
+        For a classification loss, return the label of ``classes_`` whose
+        probability is above one half: ``classes_[1]`` where the margin is
+        positive, else ``classes_[0]``.
+        """
+        scores = self.decision_function(X)
+        if hasattr(self, "classes_"):
+            return self.classes_[(scores > 0).astype(np.intp)]
+        return self._clip(scores)
+
+    def predict_proba(self, X: sp.spmatrix | np.ndarray | Blocks) -> np.ndarray:
+        """Return the probability of each class for a classification loss.
+
+        Column 1 is P(label = ``classes_[1]``): sigma(m) = 1 / (1 + exp(-m))
+        for the logistic loss and Phi(m), the standard normal distribution
+        function, for the probit loss, with m the margin of
+        :meth:`decision_function`. Column 0 is one minus it, computed from
+        -m so that small probabilities keep their precision. For MCMC the
+        margin is the mean margin of the kept samples, so this is Phi of the
+        mean margin, not the mean of the samples' probabilities, which is
+        closer to one half where the samples disagree.
+
+        Returns
+        -------
+        ndarray of shape (n_rows, 2)
+
+        Raises
+        ------
+        RuntimeError
+            If the model is not fitted, or was fitted with the squared loss.
+        """
+        self._check_fitted()
+        if not hasattr(self, "classes_"):
+            raise RuntimeError(
+                f"predict_proba needs a classification loss, but this "
+                f"{type(self).__name__} was fitted with loss='squared'."
+            )
+        margins = self.decision_function(X)
+        return np.column_stack(
+            [probability(-margins, self.loss), probability(margins, self.loss)]
+        )
 
     def _check_params(self) -> None:
         owner = type(self).__name__
@@ -217,6 +327,17 @@ class FactorizationMachine:
             raise ValueError(
                 f"The 'solver' parameter of {owner} must be one of {SOLVERS}. "
                 f"Got {self.solver!r} instead."
+            )
+        if self.loss not in LOSSES:
+            raise ValueError(
+                f"The 'loss' parameter of {owner} must be one of {LOSSES}. "
+                f"Got {self.loss!r} instead."
+            )
+        if self.solver not in LOSS_SOLVERS[self.loss]:
+            raise ValueError(
+                f"loss={self.loss!r} is trained by solver "
+                f"{' or '.join(map(repr, LOSS_SOLVERS[self.loss]))}, not "
+                f"solver={self.solver!r}."
             )
         check_number(owner, "n_factors", self.n_factors, low=0, integer=True)
         check_number(owner, "learning_rate", self.learning_rate, low=0, low_open=True)
@@ -317,6 +438,8 @@ class FactorizationMachine:
         return float(np.sqrt(np.mean(errors * errors)))
 
     def _train(self, train, valid, groups, params, rng):
+        if self.loss in CLASSIFICATION_LOSSES:
+            return self._train_classifier(train, valid, groups, params, rng)
         settings = self._settings()
         score = None
         if valid is not None:
@@ -328,17 +451,7 @@ class FactorizationMachine:
 
         if self.solver == "sgd":
             return self._train_sgd(settings, train, params, rng, score)
-        n_groups = int(groups.max()) + 1 if groups.size else 1
-        solver = CoordinateSolver(
-            train[0],
-            train[1],
-            groups,
-            n_groups,
-            self.n_factors,
-            sample=self.solver == "mcmc",
-            reg_w=np.full(n_groups, float(self.reg_w)),
-            reg_v=np.full(n_groups, float(self.reg_v)),
-        )
+        solver = self._coordinate_solver(train, groups, probit=False)
         if self.solver == "als":
             step = lambda: solver.iterate(params, rng)  # noqa: E731
             return run_epochs(settings, params, step, score)
@@ -355,12 +468,30 @@ class FactorizationMachine:
 
         return run_epochs(settings, params, step, score)
 
-    def _train_mcmc(self, settings, solver, params, rng, valid):
+    def _coordinate_solver(self, train, groups, *, probit: bool) -> CoordinateSolver:
+        n_groups = int(groups.max()) + 1 if groups.size else 1
+        return CoordinateSolver(
+            train[0],
+            train[1],
+            groups,
+            n_groups,
+            self.n_factors,
+            sample=self.solver == "mcmc",
+            reg_w=np.full(n_groups, float(self.reg_w)),
+            reg_v=np.full(n_groups, float(self.reg_v)),
+            probit=probit,
+        )
+
+    def _kept_epochs(self) -> set[int]:
+        """Return the MCMC iterations whose samples are kept, 1-based."""
         n_after = self.n_epochs - self.burn_in
         count = min(self.n_kept_samples, n_after)
-        keep = set(
+        return set(
             np.linspace(self.burn_in + 1, self.n_epochs, count).round().astype(int)
         )
+
+    def _train_mcmc(self, settings, solver, params, rng, valid):
+        keep = self._kept_epochs()
         predict_valid, valid_y = None, None
         if valid is not None:
             valid_blocks, valid_y = valid
@@ -374,6 +505,177 @@ class FactorizationMachine:
         return run_samples(
             settings, params, step, keep, predict_valid, valid_y, self._clip
         )
+
+    def _train_classifier(self, train, valid, groups, params, rng) -> LoopResult:
+        """Train on labels in {-1, +1}; every score is a mean log loss."""
+        settings = self._settings()
+        score = None
+        if valid is not None:
+            valid_blocks, valid_signs = valid
+
+            def score(current: FMParams) -> float:
+                margins = valid_blocks.predict(current.w0[0], current.w, current.V)
+                return mean_log_loss(margins, valid_signs, self.loss)
+
+        if self.solver == "sgd":
+            result = self._train_logistic(settings, train, params, rng, score)
+        elif self.solver == "als":
+            solver = self._coordinate_solver(train, groups, probit=True)
+
+            def step() -> float:
+                solver.iterate(params, rng)
+                return self._solver_log_loss(solver)
+
+            result = run_epochs(settings, params, step, score)
+        else:
+            solver = self._coordinate_solver(train, groups, probit=True)
+            result = self._train_probit_mcmc(settings, solver, params, rng, valid)
+        return _as_classification_result(result)
+
+    def _train_logistic(self, settings, train, params, rng, score) -> LoopResult:
+        blocks, signs = train
+        rows = Rows.from_sparse(blocks.to_sparse(), signs)
+        rows = rows.take(rng.permutation(rows.n_rows))
+
+        def step() -> float:
+            sgd_pass(
+                rows,
+                params,
+                rng,
+                self.learning_rate,
+                self.reg_w,
+                self.reg_v,
+                LOGISTIC_LOSS,
+            )
+            return mean_log_loss(rows.predict(params), rows.y, self.loss)
+
+        return run_epochs(settings, params, step, score)
+
+    def _solver_log_loss(self, solver: CoordinateSolver) -> float:
+        """Return the training log loss of the parameters after a sweep.
+
+        After a sweep the solver's residuals are its latent targets minus the
+        current margins, so the margins are recovered without a prediction.
+        """
+        margins = solver.y - solver.residuals
+        return mean_log_loss(margins, solver.labels, self.loss)
+
+    def _train_probit_mcmc(self, settings, solver, params, rng, valid) -> LoopResult:
+        """Run MCMC and score the running average margin of the kept samples.
+
+        :func:`run_samples` scores the average by RMSE, so the validation log
+        loss is computed here and put into the history afterwards.
+        """
+        keep = self._kept_epochs()
+        valid_scores: dict[int, float] = {}
+        state = {"epoch": 0, "margin_sum": None, "n_kept": 0}
+
+        def step() -> float:
+            solver.iterate(params, rng)
+            state["epoch"] += 1
+            if valid is not None and state["epoch"] in keep:
+                valid_blocks, valid_signs = valid
+                margins = valid_blocks.predict(params.w0[0], params.w, params.V)
+                total = state["margin_sum"]
+                state["margin_sum"] = margins if total is None else total + margins
+                state["n_kept"] += 1
+            if state["margin_sum"] is not None:
+                average = state["margin_sum"] / state["n_kept"]
+                valid_scores[state["epoch"]] = mean_log_loss(
+                    average, valid[1], self.loss
+                )
+            return self._solver_log_loss(solver)
+
+        result = run_samples(settings, params, step, keep, None, None, self._clip)
+        for record in result.history:
+            record.valid_rmse = valid_scores.get(record.epoch)
+        return result
+
+
+def label_signs(y: np.ndarray, name: str = "y") -> tuple[np.ndarray, np.ndarray]:
+    """Map binary labels to -1.0 and +1.0 and return them with their values.
+
+    Accepts labels in {0, 1} or in {-1, 1} (as numbers or booleans). Returns
+    the signs and the two label values, ``[0, 1]`` or ``[-1, 1]``; labels
+    that are all 1 give ``[0, 1]``.
+
+    Raises
+    ------
+    ValueError
+        If a label is outside both sets, or the labels mix 0 and -1.
+    """
+    labels = np.asarray(y, dtype=np.float64)
+    values = set(np.unique(labels).tolist())
+    if values <= {0.0, 1.0}:
+        return np.where(labels > 0, 1.0, -1.0), np.array([0.0, 1.0])
+    if values <= {-1.0, 1.0}:
+        return labels.copy(), np.array([-1.0, 1.0])
+    listed = sorted(values)[:6]
+    raise ValueError(
+        f"{name} must hold binary labels in {{0, 1}} or {{-1, 1}} for a "
+        f"classification loss; got the values {listed}"
+        f"{' and more' if len(values) > 6 else ''}."
+    )
+
+
+def probability(margins: np.ndarray, loss: str) -> np.ndarray:
+    """Return P(label = +1) for margins: sigma(m) (logistic) or Phi(m) (probit)."""
+    if loss == "logistic":
+        return expit(margins)
+    return ndtr(margins)
+
+
+def mean_log_loss(margins: np.ndarray, signs: np.ndarray, loss: str) -> float:
+    """Return the mean of -log P(label) for labels ``signs`` in {-1, +1}.
+
+    The logistic loss is log(1 + exp(-t m)) and the probit loss -log Phi(t m)
+    for label t and margin m; both are computed without overflow or log(0).
+    """
+    signed = signs * margins
+    # A diverged model's NaN margins give a NaN loss, which the caller reports.
+    with np.errstate(invalid="ignore"):
+        if loss == "logistic":
+            return float(np.mean(np.logaddexp(0.0, -signed)))
+        return float(np.mean(-log_ndtr(signed)))
+
+
+def sgd_pass(
+    rows: Rows,
+    params: FMParams,
+    rng: np.random.Generator,
+    learning_rate: float,
+    reg_w: float,
+    reg_v: float,
+    loss: int,
+) -> float:
+    """Run one SGD pass over ``rows`` in a block-wise shuffled order.
+
+    ``loss`` is a loss code of :mod:`fmrec.kernels.sgd`. Updates ``params`` in
+    place and returns the sum of the samples' losses seen during the pass.
+    """
+    order = epoch_order(rows.n_rows, rng)
+    return sgd_epoch(
+        rows.indptr,
+        rows.indices,
+        rows.data,
+        rows.y,
+        order,
+        params.w0,
+        params.w,
+        params.V,
+        learning_rate,
+        reg_w,
+        reg_v,
+        loss,
+    )
+
+
+def _as_classification_result(result: LoopResult) -> LoopResult:
+    history = [
+        ClassificationEpochRecord(r.epoch, r.train_rmse, r.valid_rmse, r.seconds)
+        for r in result.history
+    ]
+    return LoopResult(result.params, history, result.best_epoch)
 
 
 def _as_blocks(X: object, name: str = "X") -> Blocks:
@@ -399,6 +701,7 @@ def _check_groups(groups: np.ndarray | None, n_features: int) -> np.ndarray:
 _PARAM_NAMES = (
     "n_factors",
     "solver",
+    "loss",
     "learning_rate",
     "reg_w",
     "reg_v",
