@@ -15,6 +15,8 @@ from fmrec.cli import download, evaluate, recommend, run, serve, train, tune
 from fmrec.exceptions import DataFormatError, ModelFileError, TrainingDivergedError
 
 COMMANDS = (run, train, tune, evaluate, recommend, download, serve)
+# ImportError covers an optional extra that is not installed; its message
+# names the extra to install.
 FAILURES = (
     DataFormatError,
     ModelFileError,
@@ -22,6 +24,7 @@ FAILURES = (
     FileNotFoundError,
     ValueError,
     OSError,
+    ImportError,
 )
 
 
