@@ -231,11 +231,7 @@ def _apply_then_next_factor(
             value += qs[block][f][indexes[block][r]]
         total[r] = value
         v = first[r]
-        c = value - first_q[v]
-        rows[v, SUM_E] += residuals[r]
-        rows[v, SUM_EC] += residuals[r] * c
-        rows[v, SUM_C] += c
-        rows[v, SUM_CC] += c * c
+        _accumulate(rows[v], residuals[r], value - first_q[v])
 
 
 @njit(cache=True, nogil=True)
@@ -253,11 +249,7 @@ def _apply_then_sum(
         residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
         total[r] += dq[u]
         v = next_index[r]
-        c = total[r] - next_rows[v, Q]
-        next_rows[v, SUM_E] += residuals[r]
-        next_rows[v, SUM_EC] += residuals[r] * c
-        next_rows[v, SUM_C] += c
-        next_rows[v, SUM_CC] += c * c
+        _accumulate(next_rows[v], residuals[r], total[r] - next_rows[v, Q])
 
 
 @njit(cache=True, nogil=True)
@@ -273,11 +265,16 @@ def _start_rows(counts, q, s2):  # pragma: no cover
 def _add_row_sums(rows, index, residuals, total):  # pragma: no cover
     for r in range(residuals.size):
         u = index[r]
-        c = total[r] - rows[u, Q]
-        rows[u, SUM_E] += residuals[r]
-        rows[u, SUM_EC] += residuals[r] * c
-        rows[u, SUM_C] += c
-        rows[u, SUM_CC] += c * c
+        _accumulate(rows[u], residuals[r], total[r] - rows[u, Q])
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _accumulate(row, error, other):  # pragma: no cover
+    """Add one rating's residual and other-blocks factor sum to its row's sums."""
+    row[SUM_E] += error
+    row[SUM_EC] += error * other
+    row[SUM_C] += other
+    row[SUM_CC] += other * other
 
 
 @njit(cache=True, nogil=True)
