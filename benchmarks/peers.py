@@ -52,7 +52,7 @@ DEFAULT_MODELS = {
         "svd-tuned",
         "svdpp",
     ],
-    "90-10": ["fmrec-mcmc-all", "myfm-all"],
+    "90-10": ["fmrec-mcmc-all", "myfm-all", "svd-tuned"],
 }
 # ALS penalties (reg_w, reg_v) chosen on a validation split carved from the
 # 80/20 training ratings (see peers_tuning.py).
@@ -61,7 +61,13 @@ ALS_REG = (1.0, 20.0)
 # regression example examples/ml-1m-extended.ipynb (commit b9ba70e, 2023),
 # fold 0 of a 10-fold split, rank 32, 512 Gibbs iterations, with day-of-rating,
 # user-implicit and item-implicit features.
-PUBLISHED = {"library": "myFM", "rmse": 0.8161, "folds": 1, "rank": 32, "iterations": 512}
+PUBLISHED = {
+    "library": "myFM",
+    "rmse": 0.8161,
+    "folds": 1,
+    "rank": 32,
+    "iterations": 512,
+}
 PACKAGES = ("fmrec", "myfm", "scikit-surprise", "numpy", "scipy", "numba", "pandas")
 
 
@@ -71,12 +77,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--models",
         nargs="+",
-        help="configurations to run, in order (default: all for 80-20; "
-        "fmrec-mcmc-all and myfm-all for 90-10)",
+        help="configurations to run, in order (default: all for 80-20, and "
+        "fmrec-mcmc-all, myfm-all and svd-tuned for 90-10)",
     )
     parser.add_argument("--rank", type=int, default=32, help="factor dimension")
     parser.add_argument(
-        "--iterations", type=int, default=200, help="MCMC iterations; ALS maximum"
+        "--iterations",
+        type=int,
+        default=200,
+        help="MCMC iterations, and the maximum number of ALS epochs",
     )
     parser.add_argument("--burn-in", type=int, default=20, help="MCMC burn-in")
     parser.add_argument(
@@ -96,7 +105,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--folds", type=int, default=3, help="90-10: folds to run")
     parser.add_argument("--seed", type=int, default=42, help="split and model seed")
     parser.add_argument("--data", default="ml-1m", help="data set name or path")
-    parser.add_argument("--data-dir", help="folder of data sets (default: $FMREC_DATA_DIR)")
+    parser.add_argument(
+        "--data-dir", help="folder of data sets (default: $FMREC_DATA_DIR)"
+    )
     parser.add_argument(
         "--threads",
         type=int,
@@ -122,7 +133,9 @@ def environment() -> dict:
         "cpu_model": _cpu_model(),
         "logical_cpus": os.cpu_count(),
         "usable_cpus": len(os.sched_getaffinity(0)),
-        "memory_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "memory_gib": round(
+            os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1
+        ),
         "os": platform.platform(),
         "python": platform.python_version(),
         "packages": versions,
@@ -191,7 +204,11 @@ def run(args: argparse.Namespace) -> dict:
                 "data_dir": args.data_dir,
             }
             logger.info("Starting %s, fold %d.", name, fold)
+            # Other work may change fmrec during a long run, so each result
+            # records the revision it started from.
+            commit = _git("rev-parse", "--short", "HEAD")
             result = run_in_child(job)
+            result["fmrec_commit"] = commit
             if "error" in result:
                 logger.error("%s, fold %d failed: %s", name, fold, result["error"])
             else:
@@ -251,6 +268,9 @@ def fit_time_ratios(results: list[dict], specs: dict) -> list[dict]:
                 "fmrec_fit_seconds": ours["fit_seconds"],
                 "peer_fit_seconds": peer["fit_seconds"],
                 "ratio": ours["fit_seconds"] / peer["fit_seconds"],
+                "fmrec_fit_cpu_seconds": ours["fit_cpu_seconds"],
+                "peer_fit_cpu_seconds": peer["fit_cpu_seconds"],
+                "cpu_ratio": ours["fit_cpu_seconds"] / peer["fit_cpu_seconds"],
                 "fmrec_rmse": ours["rmse"],
                 "peer_rmse": peer["rmse"],
             }
@@ -267,8 +287,14 @@ def settings_text(result: dict) -> str:
             f"{params['burn_in']}, all later samples"
         )
     if result["library"] == "surprise":
-        shown = {k: v for k, v in params.items() if k not in ("algorithm", "random_state")}
-        return ", ".join(f"{k} {v}" for k, v in shown.items()) or "defaults"
+        settings = {
+            key: value
+            for key, value in params.items()
+            if key not in ("algorithm", "random_state")
+        }
+        return (
+            ", ".join(f"{key} {value}" for key, value in settings.items()) or "defaults"
+        )
     solver = params.get("solver", "sgd")
     if solver == "sgd":
         return f"SGD defaults, {result['epochs_run']} epochs (early stopping)"
@@ -298,14 +324,15 @@ def markdown(record: dict) -> str:
         lines += [
             "",
             "| fmrec | myFM | fold | fmrec fit s | myFM fit s | fmrec/myFM | "
-            "fmrec RMSE | myFM RMSE |",
-            "|---|---|---:|---:|---:|---:|---:|---:|",
+            "fmrec/myFM CPU s | fmrec RMSE | myFM RMSE |",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for r in ratios:
             lines.append(
                 f"| {r['fmrec']} | {r['peer']} | {r['fold']} | "
                 f"{r['fmrec_fit_seconds']:.0f} | {r['peer_fit_seconds']:.0f} | "
-                f"{r['ratio']:.2f} | {r['fmrec_rmse']:.4f} | {r['peer_rmse']:.4f} |"
+                f"{r['ratio']:.2f} | {r['cpu_ratio']:.2f} | {r['fmrec_rmse']:.4f} | "
+                f"{r['peer_rmse']:.4f} |"
             )
     return "\n".join(lines)
 

@@ -93,8 +93,8 @@ def measure(job: dict) -> dict:
     prepare_seconds = time.perf_counter() - start
     runner.warm_up()
 
-    process = psutil.Process()
-    rss_before = process.memory_info().rss
+    load_average = os.getloadavg()[0]
+    rss_before = psutil.Process().memory_info().rss
     with _RssSampler() as sampler:
         cpu_start, start = _cpu_seconds(), time.perf_counter()
         runner.fit()
@@ -118,6 +118,7 @@ def measure(job: dict) -> dict:
         # ru_maxrss is in KiB on Linux.
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "fit_predict_rss_increase_mib": (sampler.peak - rss_before) / MIB,
+        "load_average_before_fit": load_average,
         **runner.details(),
     }
     return result

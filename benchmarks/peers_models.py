@@ -91,7 +91,9 @@ def model_specs(
         ModelSpec("myfm", "myfm", ID_GROUPS, myfm, pair="fmrec-mcmc"),
         ModelSpec("myfm-all", "myfm", GROUPS, myfm, pair="fmrec-mcmc-all"),
         ModelSpec("myfm-k10", "myfm", ID_GROUPS, small_myfm, pair="fmrec-mcmc-k10"),
-        ModelSpec("svd", "surprise", ID_GROUPS, {"algorithm": "SVD", "random_state": seed}),
+        ModelSpec(
+            "svd", "surprise", ID_GROUPS, {"algorithm": "SVD", "random_state": seed}
+        ),
         ModelSpec(
             "svdpp", "surprise", ID_GROUPS, {"algorithm": "SVDpp", "random_state": seed}
         ),
@@ -224,7 +226,9 @@ def _relation_blocks(myfm, blocks) -> list:
     for block in blocks.blocks:
         matrix, index = block.matrix, block.index.astype(np.int64)
         if (index < 0).any():
-            matrix = sp.vstack([matrix, sp.csr_matrix((1, matrix.shape[1]))], format="csr")
+            matrix = sp.vstack(
+                [matrix, sp.csr_matrix((1, matrix.shape[1]))], format="csr"
+            )
             index = np.where(index < 0, matrix.shape[0] - 1, index)
         relations.append(myfm.RelationBlock(index, sp.csr_matrix(matrix)))
     return relations
@@ -241,12 +245,15 @@ class SurpriseRunner:
 
         reader = Reader(rating_scale=RATING_RANGE)
         columns = ["user_id", "item_id", "rating"]
-        self.trainset = Dataset.load_from_df(train[columns], reader).build_full_trainset()
+        self.trainset = Dataset.load_from_df(
+            train[columns], reader
+        ).build_full_trainset()
         self.testset = list(
             zip(
                 test["user_id"].tolist(),
                 test["item_id"].tolist(),
                 test["rating"].tolist(),
+                strict=True,
             )
         )
 

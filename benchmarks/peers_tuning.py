@@ -31,7 +31,7 @@ from peers_models import ID_GROUPS, ModelSpec, make_runner, rating_errors  # noq
 
 logger = logging.getLogger("peers_tuning")
 
-# (reg_w, reg_v) candidates for fmrec ALS; the first is the estimator default.
+# (reg_w, reg_v) candidates for fmrec ALS. The first is the estimator default.
 ALS_GRID = [
     (0.02, 0.05),
     (1.0, 5.0),
@@ -42,7 +42,7 @@ ALS_GRID = [
     (1.0, 40.0),
     (10.0, 20.0),
 ]
-# Surprise SVD candidates; the first is the library default.
+# Surprise SVD candidates. The first is the library default.
 SVD_GRID = [
     {},
     {"n_epochs": 50, "reg_all": 0.05},
@@ -74,11 +74,17 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rank", type=int, default=32, help="ALS factor dimension")
-    parser.add_argument("--iterations", type=int, default=200, help="ALS maximum epochs")
+    parser.add_argument(
+        "--iterations", type=int, default=200, help="ALS maximum epochs"
+    )
     parser.add_argument("--seed", type=int, default=42, help="split and model seed")
     parser.add_argument("--data", default="ml-1m", help="data set name or path")
-    parser.add_argument("--data-dir", help="folder of data sets (default: $FMREC_DATA_DIR)")
-    parser.add_argument("--only", choices=["fmrec", "surprise"], help="tune one library")
+    parser.add_argument(
+        "--data-dir", help="folder of data sets (default: $FMREC_DATA_DIR)"
+    )
+    parser.add_argument(
+        "--only", choices=["fmrec", "surprise"], help="tune one library"
+    )
     parser.add_argument("--out", type=Path, help="JSON file for the record")
     args = parser.parse_args(argv)
 
@@ -104,7 +110,9 @@ def main(argv: list[str] | None = None) -> None:
         scores = rating_errors(runner.predict(), valid["rating"].to_numpy())
         result = {**spec.describe(), **scores, "fit_seconds": fit_seconds}
         result.update(runner.details())
-        logger.info("%s %s: validation RMSE %.4f", spec.name, spec.params, scores["rmse"])
+        logger.info(
+            "%s %s: validation RMSE %.4f", spec.name, spec.params, scores["rmse"]
+        )
         record["results"].append(result)
         if args.out is not None:
             args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -115,10 +123,14 @@ def main(argv: list[str] | None = None) -> None:
     print("| Model | Settings | Validation RMSE | MAE | Fit s | Epochs |")
     print("|---|---|---:|---:|---:|---:|")
     for r in record["results"]:
-        shown = {k: v for k, v in r["params"].items() if k not in ("algorithm", "random_state", "solver")}
+        settings = {
+            key: value
+            for key, value in r["params"].items()
+            if key not in ("algorithm", "random_state", "solver")
+        }
         epochs = r.get("epochs_run", "")
         print(
-            f"| {r['name']} | {shown} | {r['rmse']:.4f} | {r['mae']:.4f} | "
+            f"| {r['name']} | {settings} | {r['rmse']:.4f} | {r['mae']:.4f} | "
             f"{r['fit_seconds']:.0f} | {epochs} |"
         )
 
