@@ -102,6 +102,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar=("REG_W", "REG_V"),
         help="fmrec ALS penalties",
     )
+    parser.add_argument(
+        "--init-std",
+        type=float,
+        help="standard deviation of fmrec's initial factors for ALS and MCMC "
+        "(default: the estimator's default)",
+    )
     parser.add_argument("--folds", type=int, default=3, help="90-10: folds to run")
     parser.add_argument("--seed", type=int, default=42, help="split and model seed")
     parser.add_argument("--data", default="ml-1m", help="data set name or path")
@@ -176,6 +182,7 @@ def run(args: argparse.Namespace) -> dict:
         args.kept_samples,
         tuple(args.als_reg),
         args.seed,
+        args.init_std,
     )
     names = args.models or DEFAULT_MODELS[args.protocol]
     unknown = [name for name in names if name not in specs]
@@ -303,10 +310,13 @@ def settings_text(result: dict) -> str:
             f"ALS rank {params['n_factors']}, reg_w {params['reg_w']}, reg_v "
             f"{params['reg_v']}, {result['epochs_run']} epochs (early stopping)"
         )
-    return (
+    text = (
         f"MCMC rank {params['n_factors']}, {params['n_epochs']} it, burn-in "
         f"{params['burn_in']}, {params['n_kept_samples']} kept"
     )
+    if "init_std" in params:
+        text += f", init_std {params['init_std']}"
+    return text
 
 
 def features_text(result: dict) -> str:

@@ -55,14 +55,17 @@ def model_specs(
     kept_samples: int,
     als_reg: tuple[float, float],
     seed: int,
+    init_std: float | None = None,
 ) -> dict[str, ModelSpec]:
     """Return every benchmark configuration by name.
 
     The MCMC runs of fmrec and myFM share rank, iterations and burn-in:
     fmrec averages ``kept_samples`` samples spread evenly after the burn-in,
     while myFM, which cannot thin, averages every sample after the burn-in.
-    The ``-k10`` pair is fixed at rank 10 and 100 iterations.
+    The ``-k10`` pair is fixed at rank 10 and 100 iterations. ``init_std``,
+    when given, replaces fmrec's default for ALS and MCMC.
     """
+    fmrec_init = {} if init_std is None else {"init_std": init_std}
     mcmc = {
         "solver": "mcmc",
         "n_factors": rank,
@@ -70,6 +73,7 @@ def model_specs(
         "burn_in": burn_in,
         "n_kept_samples": kept_samples,
         "random_state": seed,
+        **fmrec_init,
     }
     small_mcmc = dict(mcmc, n_factors=10, n_epochs=100)
     myfm = {"rank": rank, "n_iter": iterations, "burn_in": burn_in, "seed": seed}
@@ -81,6 +85,7 @@ def model_specs(
         "reg_w": als_reg[0],
         "reg_v": als_reg[1],
         "random_state": seed,
+        **fmrec_init,
     }
     specs = [
         ModelSpec("fmrec-sgd", "fmrec", ID_GROUPS, {"random_state": seed}),
