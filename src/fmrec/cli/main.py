@@ -11,10 +11,10 @@ import logging
 import sys
 
 from fmrec import __version__
-from fmrec.cli import download, evaluate, recommend, run, serve, train, tune
+from fmrec.cli import download, evaluate, libfm, recommend, run, serve, train, tune
 from fmrec.exceptions import DataFormatError, ModelFileError, TrainingDivergedError
 
-COMMANDS = (run, train, tune, evaluate, recommend, download, serve)
+COMMANDS = (run, train, tune, evaluate, recommend, download, serve, libfm)
 # ImportError covers an optional extra that is not installed; its message
 # names the extra to install.
 FAILURES = (
