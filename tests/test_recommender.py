@@ -285,9 +285,11 @@ def test_fold_in_recovers_trained_user(fitted):
         - item_factors[items] @ factors
     )
     m = len(own)
-    assert residual.sum() == pytest.approx(m * rec.model.reg_w * bias, abs=1e-9)
+    reg_w, reg_v = rec.model.regularization()
+    assert (reg_w, reg_v) == (0.02, 0.05)
+    assert residual.sum() == pytest.approx(m * reg_w * bias, abs=1e-9)
     np.testing.assert_allclose(
-        item_factors[items].T @ residual, m * rec.model.reg_v * factors, atol=1e-9
+        item_factors[items].T @ residual, m * reg_v * factors, atol=1e-9
     )
 
 

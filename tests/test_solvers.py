@@ -332,3 +332,10 @@ def test_probit_als_latent_mean_is_truncated_normal_mean():
         predicted - norm.pdf(predicted) / norm.cdf(-predicted),
     )
     np.testing.assert_allclose(solver.y, expected, rtol=1e-9)
+
+
+def test_regularization_defaults_depend_on_solver():
+    assert FactorizationMachine(solver="sgd").regularization() == (0.02, 0.05)
+    assert FactorizationMachine(solver="als").regularization() == (1.0, 20.0)
+    assert FactorizationMachine(solver="mcmc").regularization() == (1.0, 1.0)
+    assert FactorizationMachine(solver="als", reg_v=3).regularization() == (1.0, 3.0)

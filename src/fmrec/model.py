@@ -98,13 +98,14 @@ class FactorizationMachine:
         from :meth:`decision_function`.
     learning_rate : float, default=0.007
         SGD step size.
-    reg_w : float, default=0.02
+    reg_w : float, optional
         L2 penalty on the linear weights (the bias is not penalised). For
-        SGD it applies at every step a feature takes part in; for ALS it is
-        the total penalty of the objective; for MCMC it is the initial prior
-        precision.
-    reg_v : float, default=0.05
-        L2 penalty on the factors, in the same sense as ``reg_w``.
+        SGD it applies at every step a feature takes part in (default 0.02);
+        for ALS it is the total penalty of the objective (default 1.0); for
+        MCMC it is the initial prior precision (default 1.0).
+    reg_v : float, optional
+        L2 penalty on the factors, in the same sense as ``reg_w`` (defaults:
+        SGD 0.05, ALS 20.0, MCMC 1.0).
     init_std : float, default=0.05
         Standard deviation of the normal distribution the factors start from.
     n_epochs : int, default=100
@@ -166,8 +167,8 @@ class FactorizationMachine:
         solver: str = "sgd",
         loss: str = "squared",
         learning_rate: float = 0.007,
-        reg_w: float = 0.02,
-        reg_v: float = 0.05,
+        reg_w: float | None = None,
+        reg_v: float | None = None,
         init_std: float = 0.05,
         n_epochs: int = 100,
         early_stopping: bool = True,
@@ -321,6 +322,18 @@ class FactorizationMachine:
             [probability(-margins, self.loss), probability(margins, self.loss)]
         )
 
+    def regularization(self) -> tuple[float, float]:
+        """Return ``(reg_w, reg_v)``, with the solver's defaults for unset values.
+
+        The penalties mean different things per solver (per step for SGD, in
+        total for ALS, the initial prior precision for MCMC), so each has its
+        own defaults.
+        """
+        defaults = _DEFAULT_REGULARIZATION[self.solver]
+        reg_w = defaults[0] if self.reg_w is None else float(self.reg_w)
+        reg_v = defaults[1] if self.reg_v is None else float(self.reg_v)
+        return reg_w, reg_v
+
     def _check_params(self) -> None:
         owner = type(self).__name__
         if self.solver not in SOLVERS:
@@ -341,8 +354,9 @@ class FactorizationMachine:
             )
         check_number(owner, "n_factors", self.n_factors, low=0, integer=True)
         check_number(owner, "learning_rate", self.learning_rate, low=0, low_open=True)
-        check_number(owner, "reg_w", self.reg_w, low=0)
-        check_number(owner, "reg_v", self.reg_v, low=0)
+        for name in ("reg_w", "reg_v"):
+            if getattr(self, name) is not None:
+                check_number(owner, name, getattr(self, name), low=0)
         check_number(owner, "init_std", self.init_std, low=0)
         check_number(owner, "n_epochs", self.n_epochs, low=1, integer=True)
         check_number(owner, "patience", self.patience, low=1, integer=True)
@@ -418,15 +432,16 @@ class FactorizationMachine:
         )
 
     def _settings(self) -> LoopSettings:
+        reg = self.regularization()
         if self.solver == "sgd":
             remedy = (
                 f"Lower learning_rate (now {self.learning_rate}) or raise "
-                f"reg_w/reg_v (now {self.reg_w}/{self.reg_v}), and check the "
+                f"reg_w/reg_v (now {reg[0]}/{reg[1]}), and check the "
                 "targets' scale."
             )
         else:
             remedy = (
-                f"Raise reg_w/reg_v (now {self.reg_w}/{self.reg_v}) and check the "
+                f"Raise reg_w/reg_v (now {reg[0]}/{reg[1]}) and check the "
                 "inputs and targets for extreme values."
             )
         return LoopSettings(
@@ -459,7 +474,7 @@ class FactorizationMachine:
 
     def _train_sgd(self, settings, train, params, rng, score):
         blocks, y = train
-        solver = SGDSolver(self.learning_rate, self.reg_w, self.reg_v)
+        solver = SGDSolver(self.learning_rate, *self.regularization())
         rows = solver.prepare(Rows.from_sparse(blocks.to_sparse(), y), rng)
 
         def step() -> float:
@@ -477,8 +492,8 @@ class FactorizationMachine:
             n_groups,
             self.n_factors,
             sample=self.solver == "mcmc",
-            reg_w=np.full(n_groups, float(self.reg_w)),
-            reg_v=np.full(n_groups, float(self.reg_v)),
+            reg_w=np.full(n_groups, self.regularization()[0]),
+            reg_v=np.full(n_groups, self.regularization()[1]),
             probit=probit,
         )
 
@@ -543,8 +558,7 @@ class FactorizationMachine:
                 params,
                 rng,
                 self.learning_rate,
-                self.reg_w,
-                self.reg_v,
+                *self.regularization(),
                 LOGISTIC_LOSS,
             )
             return mean_log_loss(rows.predict(params), rows.y, self.loss)
@@ -697,6 +711,13 @@ def _check_groups(groups: np.ndarray | None, n_features: int) -> np.ndarray:
         raise ValueError("groups must not contain negative group numbers.")
     return groups.astype(np.int64)
 
+
+# Default (reg_w, reg_v) per solver; see the class docstring.
+_DEFAULT_REGULARIZATION = {
+    "sgd": (0.02, 0.05),
+    "als": (1.0, 20.0),
+    "mcmc": (1.0, 1.0),
+}
 
 _PARAM_NAMES = (
     "n_factors",

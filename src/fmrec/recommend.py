@@ -132,7 +132,8 @@ class Recommender:
         design = np.hstack([np.ones((known.sum(), 1)), item_factors[index[known]]])
         target = values[known] - self.model.w0_ - item_scalar[index[known]]
         m = known.sum()
-        penalty = np.r_[self.model.reg_w, np.full(n_factors, self.model.reg_v)] * m
+        reg_w, reg_v = self.model.regularization()
+        penalty = np.r_[reg_w, np.full(n_factors, reg_v)] * m
         solution = np.linalg.solve(
             design.T @ design + np.diag(penalty), design.T @ target
         )
