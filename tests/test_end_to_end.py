@@ -214,3 +214,21 @@ def test_cli_usage_error_exit_code(capsys):
         main(["run", "--protocol", "fastest"])
     assert error.value.code == 2
     assert "invalid choice: 'fastest'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv, option",
+    [
+        (["run", "--test-size", "1.5"], "--test-size"),
+        (["run", "--epochs", "0"], "--epochs"),
+        (["run", "-n", "0"], "-n"),
+        (["train", "--out", "x", "--learning-rate", "-1"], "--learning-rate"),
+        (["recommend", "--model", "x", "-n", "0"], "-n"),
+        (["tune", "--out", "x", "--trials", "0"], "--trials"),
+    ],
+)
+def test_cli_rejects_bad_option_values(capsys, argv, option):
+    with pytest.raises(SystemExit) as error:
+        main(argv)
+    assert error.value.code == 2
+    assert f"argument {option}" in capsys.readouterr().err

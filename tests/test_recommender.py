@@ -328,3 +328,25 @@ def test_similar_items_by_cosine(fitted):
     np.testing.assert_allclose(frame["similarity"], np.sort(cosine)[::-1][:3])
     with pytest.raises(KeyError, match="item 7 is not in the model"):
         rec.similar_items(7)
+
+
+@pytest.mark.parametrize(
+    "entry, replacement, message",
+    [
+        ("w", lambda a: a[:10], "w has shape"),
+        ("w", lambda a: np.full_like(a, np.nan), "w contains NaN"),
+        ("V", lambda a: a.astype(str), "V has dtype"),
+        ("item_counts", lambda a: a[:-1], "item_counts does not have one entry"),
+        ("seen_indices", lambda a: a + 1000, "outside the catalogue"),
+    ],
+)
+def test_load_rejects_inconsistent_entries(
+    fitted, tmp_path, entry, replacement, message
+):
+    rec, _ = fitted
+    path = persistence.save(rec, tmp_path / "model.fmrec")
+    with np.load(path) as archive:
+        original = archive[entry]
+    rewrite_archive(path, **{entry: replacement(original)})
+    with pytest.raises(ModelFileError, match=message):
+        persistence.load(path)

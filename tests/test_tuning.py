@@ -98,3 +98,12 @@ def test_read_config_rejects_bad_files(tmp_path):
     wrong.write_text(json.dumps({"features": ["user", "colour"], "params": {}}))
     with pytest.raises(ValueError, match="'features' must be a list of groups"):
         read_config(wrong)
+
+
+def test_read_config_rejects_unknown_parameters(tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps({"features": ["user", "item"], "params": {"bogus": 1}})
+    )
+    with pytest.raises(ValueError, match=r"unknown parameters \['bogus'\]"):
+        read_config(config)

@@ -42,6 +42,7 @@ def train(
     fingerprint of the ratings are stored in ``recommender.info`` so that
     :func:`test_split` can rebuild the same test set later.
     """
+    features = _available_features(dataset, features)
     train_frame, test_frame = random_split(dataset.ratings, test_size, split_seed)
     params = {"random_state": split_seed, **params, "verbose": verbose}
     recommender = Recommender(FactorizationMachine(**params), features=tuple(features))
@@ -60,6 +61,19 @@ def train(
         fingerprint=fingerprint(dataset.ratings),
     )
     return recommender, test_frame
+
+
+def _available_features(dataset: MovieLens, features) -> list[str]:
+    """Drop the user attribute group, with a warning, when there is no users table."""
+    features = list(features)
+    if dataset.users is None and "user_attributes" in features:
+        logger.warning(
+            "%s has no users table, so the feature group 'user_attributes' is left "
+            "out; pass --features to choose the groups yourself.",
+            dataset.name,
+        )
+        features.remove("user_attributes")
+    return features
 
 
 def test_split(recommender: Recommender, dataset: MovieLens) -> pd.DataFrame:

@@ -175,7 +175,41 @@ def _check_meta(path: Path, meta: object) -> None:
         )
 
 
+def _check_arrays(arrays: dict[str, np.ndarray]) -> None:
+    """Reject parameter arrays of the wrong kind, shape or with NaN or inf.
+
+    The compiled kernels index these arrays without bounds checks, so a file
+    with mismatched lengths must never reach them.
+    """
+    for name in ("w0", "w", "V"):
+        if not np.issubdtype(arrays[name].dtype, np.floating):
+            raise ValueError(f"{name} has dtype {arrays[name].dtype}, not float")
+        if not np.isfinite(arrays[name]).all():
+            raise ValueError(f"{name} contains NaN or infinite values")
+    if arrays["w0"].shape != (1,) or arrays["V"].ndim != 2:
+        raise ValueError("w0 or V has the wrong number of dimensions")
+    if arrays["w"].shape != (arrays["V"].shape[0],):
+        raise ValueError(
+            f"w has shape {arrays['w'].shape} but V has {arrays['V'].shape[0]} rows"
+        )
+    for name in ("seen_indptr", "seen_indices", "item_counts"):
+        if not np.issubdtype(arrays[name].dtype, np.integer):
+            raise ValueError(f"{name} has dtype {arrays[name].dtype}, not integer")
+
+
+def _check_counts(rec: Recommender, arrays: dict[str, np.ndarray]) -> None:
+    n_users, n_items = len(rec.encoder_.users), len(rec.encoder_.items)
+    if arrays["item_counts"].shape != (n_items,):
+        raise ValueError(f"item_counts does not have one entry per item ({n_items})")
+    indptr, indices = arrays["seen_indptr"], arrays["seen_indices"]
+    if indptr.shape != (n_users + 1,) or indptr[-1] != indices.size:
+        raise ValueError("the seen-items index does not match the users")
+    if indices.size and (indices.min() < 0 or indices.max() >= n_items):
+        raise ValueError("the seen-items index refers to items outside the catalogue")
+
+
 def _build(arrays: dict[str, np.ndarray], meta: dict) -> Recommender:
+    _check_arrays(arrays)
     params = dict(meta["params"])
     if params.get("target_range") is not None:
         params["target_range"] = tuple(params["target_range"])
@@ -202,6 +236,7 @@ def _build(arrays: dict[str, np.ndarray], meta: dict) -> Recommender:
         raise ValueError(
             f"V has {model.V_.shape[0]} rows for {rec.encoder_.n_features} features"
         )
+    _check_counts(rec, arrays)
     data = np.ones(arrays["seen_indices"].size, dtype=np.int8)
     rec.seen_ = sp.csr_matrix(
         (data, arrays["seen_indices"], arrays["seen_indptr"]), shape=(n_users, n_items)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from fmrec.features import GROUPS
+from fmrec.model import FactorizationMachine
 
 IDS = ["user", "item"]
 
@@ -70,6 +71,12 @@ def read_config(path: str | os.PathLike) -> dict[str, Any]:
         raise ValueError(f"{path}: not a readable configuration file: {exc}") from exc
     if not isinstance(config, dict) or not isinstance(config.get("params"), dict):
         raise ValueError(f"{path}: a configuration needs a 'params' object.")
+    unknown = set(config["params"]) - set(FactorizationMachine().get_params())
+    if unknown:
+        raise ValueError(
+            f"{path}: unknown parameters {sorted(unknown)} in 'params'; see "
+            "'fmrec train --help' and the FactorizationMachine documentation."
+        )
     features = config.get("features", IDS)
     if not isinstance(features, list) or not set(features) <= set(GROUPS):
         raise ValueError(

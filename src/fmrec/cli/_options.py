@@ -16,17 +16,80 @@ from fmrec.model import SOLVERS
 from fmrec.presets import PROTOCOLS, protocol_config, read_config
 from fmrec.recommend import Recommendations
 
+
+def positive_int(text: str) -> int:
+    """Parse an integer of at least 1 for argparse, which names the option."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """Parse a share strictly between 0 and 1."""
+    value = float(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0.0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0, got {text}")
+    return value
+
+
 # Command-line option, estimator parameter, type and help text.
 HYPERPARAMETERS = (
-    ("--factors", "n_factors", int, "dimension k of the factor vectors"),
-    ("--epochs", "n_epochs", int, "maximum passes (SGD, ALS) or MCMC iterations"),
-    ("--learning-rate", "learning_rate", float, "SGD step size"),
-    ("--reg-w", "reg_w", float, "L2 penalty on the linear weights"),
-    ("--reg-v", "reg_v", float, "L2 penalty on the factor vectors"),
-    ("--init-std", "init_std", float, "standard deviation of the initial factors"),
-    ("--patience", "patience", int, "epochs without validation gain before stopping"),
-    ("--burn-in", "burn_in", int, "MCMC iterations discarded before keeping samples"),
-    ("--kept-samples", "n_kept_samples", int, "MCMC samples averaged by the model"),
+    ("--factors", "n_factors", non_negative_int, "dimension k of the factor vectors"),
+    (
+        "--epochs",
+        "n_epochs",
+        positive_int,
+        "maximum passes (SGD, ALS) or MCMC iterations",
+    ),
+    ("--learning-rate", "learning_rate", positive_float, "SGD step size"),
+    ("--reg-w", "reg_w", non_negative_float, "L2 penalty on the linear weights"),
+    ("--reg-v", "reg_v", non_negative_float, "L2 penalty on the factor vectors"),
+    (
+        "--init-std",
+        "init_std",
+        non_negative_float,
+        "standard deviation of the initial factors",
+    ),
+    (
+        "--patience",
+        "patience",
+        positive_int,
+        "epochs without validation gain before stopping",
+    ),
+    (
+        "--burn-in",
+        "burn_in",
+        non_negative_int,
+        "MCMC iterations discarded before keeping samples",
+    ),
+    (
+        "--kept-samples",
+        "n_kept_samples",
+        positive_int,
+        "MCMC samples averaged by the model",
+    ),
 )
 
 
@@ -63,14 +126,14 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
 def add_split_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--test-size",
-        type=float,
+        type=fraction,
         default=0.2,
         metavar="FRACTION",
         help="share of ratings held out for testing, in (0, 1) (default: 0.2)",
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=non_negative_int,
         default=42,
         help="seed of the random split and of training (default: 42)",
     )
@@ -178,20 +241,24 @@ def _finite(value: Any) -> Any:
     return value
 
 
+def _number(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
 def format_scores(scores: dict[str, Any]) -> str:
-    topn = scores["topn"]
+    topn = {key: value for key, value in scores["topn"].items()}
     k = topn["k"]
     skipped = ", ".join(f"{n} {why}" for why, n in topn["skipped"].items()) or "none"
     return "\n".join(
         [
             f"Test RMSE {scores['test_rmse']:.4f}, MAE {scores['test_mae']:.4f} "
             f"(predictions clipped to the rating range).",
-            f"NDCG@{k} of each user's test ratings: {scores[f'ndcg_at_{k}']:.4f} "
+            f"NDCG@{k} of each user's test ratings: {_number(scores[f'ndcg_at_{k}'])} "
             f"over {scores['ndcg_users']} users.",
             f"Full catalogue, relevant = rating >= {topn['threshold']}: "
-            f"NDCG@{k} {topn[f'ndcg_at_{k}']:.4f}, Recall@{k} "
-            f"{topn[f'recall_at_{k}']:.4f}, HR@{k} {topn[f'hr_at_{k}']:.4f}, "
-            f"MAP@{k} {topn[f'map_at_{k}']:.4f} over {topn['n_users']} users "
+            f"NDCG@{k} {_number(topn[f'ndcg_at_{k}'])}, Recall@{k} "
+            f"{_number(topn[f'recall_at_{k}'])}, HR@{k} {_number(topn[f'hr_at_{k}'])}, "
+            f"MAP@{k} {_number(topn[f'map_at_{k}'])} over {topn['n_users']} users "
             f"(skipped: {skipped}).",
         ]
     )

@@ -11,6 +11,7 @@ from fmrec.cli._options import (
     add_output_options,
     format_scores,
     load_data,
+    positive_int,
     print_json,
 )
 from fmrec.experiment import evaluate, test_split
@@ -27,7 +28,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, metavar="FILE", help="model file")
     add_data_options(parser)
     parser.add_argument(
-        "-k", type=int, default=10, help="cut-off of the ranking metrics (default: 10)"
+        "-k",
+        type=positive_int,
+        default=10,
+        help="cut-off of the ranking metrics (default: 10)",
     )
     parser.add_argument(
         "--threshold",

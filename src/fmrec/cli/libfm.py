@@ -9,10 +9,10 @@ line: the rating for ``-task r`` and the probability of the positive class for
 code 2, never ignored, and so are values it cannot honour, such as a bias
 switched off in ``-dim`` or a bias penalty in ``-regular``.
 
-Differences from libFM that change results: the random numbers differ, so
-results match libFM's in distribution only; ``-validation`` is used for early
-stopping of SGD and ALS (the best iteration is kept) and only scored for MCMC;
-MCMC averages the samples of every iteration.
+Two differences from libFM change results. The random numbers differ, so
+results match libFM's in distribution only. ``-validation`` stops SGD and ALS
+early and keeps their best iteration, and MCMC only scores it. MCMC predicts
+the average of the samples of every iteration, with no burn-in.
 """
 
 from __future__ import annotations

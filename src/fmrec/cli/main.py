@@ -62,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
     except FAILURES as exc:
         logging.getLogger("fmrec").error("%s", exc)
         return 1
+    except KeyboardInterrupt:
+        logging.getLogger("fmrec").error("Interrupted.")
+        return 130
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fmrec import persistence
-from fmrec.cli._options import format_recommendations, print_json
+from fmrec.cli._options import format_recommendations, positive_int, print_json
 from fmrec.experiment import recommendations_to_dict
 
 
@@ -19,7 +19,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, metavar="FILE", help="model file")
     parser.add_argument("--user", type=int, metavar="ID", help="original user id")
     parser.add_argument(
-        "-n", type=int, default=10, help="number of items to list (default: 10)"
+        "-n",
+        type=positive_int,
+        default=10,
+        help="number of items to list (default: 10)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print the list as one JSON object"

@@ -20,6 +20,7 @@ from fmrec.cli._options import (
     add_training_options,
     format_scores,
     load_data,
+    positive_int,
     print_json,
     training_config,
 )
@@ -42,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "-n",
-        type=int,
+        type=positive_int,
         default=5,
         help="length of each recommendation list (default: 5)",
     )
@@ -91,7 +92,11 @@ def format_summary(summary: dict) -> str:
             f"Epoch {epoch['epoch']:3d}: train RMSE {epoch['train_rmse']:.4f}"
             f"{valid_text} ({epoch['seconds']:.2f} s)"
         )
-    lines.append(f"Kept epoch {summary['best_epoch']}.")
+    if summary["params"].get("solver") == "mcmc":
+        kept = summary["params"].get("n_kept_samples")
+        lines.append(f"The model averages {kept} samples kept after the burn-in.")
+    else:
+        lines.append(f"Kept epoch {summary['best_epoch']}.")
     lines.append(format_scores(summary))
     for key in ("user", "new_user"):
         lines.append("")

@@ -9,7 +9,9 @@ from fmrec.cli._options import (
     add_data_options,
     add_split_options,
     add_training_options,
+    fraction,
     load_data,
+    positive_int,
     training_config,
 )
 from fmrec.persistence import write_text_atomic
@@ -33,13 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_training_options(parser)
     parser.add_argument(
         "--trials",
-        type=int,
+        type=positive_int,
         default=20,
         help="number of configurations to try (default: 20)",
     )
     parser.add_argument(
         "--validation-fraction",
-        type=float,
+        type=fraction,
         default=0.1,
         metavar="FRACTION",
         help="share of the training ratings used to score trials (default: 0.1)",
