@@ -1,5 +1,7 @@
 """Encoding, splitting, recommending and persistence on small hand-made data."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -350,3 +352,13 @@ def test_load_rejects_inconsistent_entries(
     rewrite_archive(path, **{entry: replacement(original)})
     with pytest.raises(ModelFileError, match=message):
         persistence.load(path)
+
+
+def test_saved_model_gets_umask_permissions(fitted, tmp_path):
+    rec, _ = fitted
+    umask = os.umask(0o022)
+    try:
+        path = persistence.save(rec, tmp_path / "model.fmrec")
+    finally:
+        os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -51,6 +51,7 @@ def save(recommender: Recommender, path: str | os.PathLike) -> Path:
             np.savez(handle, **arrays)
             handle.flush()
             os.fsync(handle.fileno())
+        _make_readable(handle.name)
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
@@ -73,11 +74,23 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     try:
         with handle:
             handle.write(text)
+        _make_readable(handle.name)
         os.replace(handle.name, path)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
     return path
+
+
+def _make_readable(name: str) -> None:
+    """Give a temporary file the permissions a new file gets under the umask.
+
+    Temporary files start as owner-only, which would hide a model from a
+    server running as another user.
+    """
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(name, 0o666 & ~umask)
 
 
 def load(path: str | os.PathLike) -> Recommender:

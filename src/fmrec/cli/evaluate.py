@@ -27,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--model", required=True, metavar="FILE", help="model file")
     add_data_options(parser)
+    # Without --data, evaluate on the data set named in the model file.
+    parser.set_defaults(data=None)
     parser.add_argument(
         "-k",
         type=positive_int,
@@ -53,8 +55,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     recommender = persistence.load(args.model)
-    if args.data == "ml-1m" and recommender.info.get("dataset"):
-        args.data = recommender.info["dataset"]
+    if args.data is None:
+        args.data = recommender.info.get("dataset", "ml-1m")
     dataset = load_data(args)
     test = test_split(recommender, dataset)
     scores = evaluate(recommender, test, k=args.k, threshold=args.threshold)
