@@ -160,7 +160,7 @@ class BPRRanker:
         """Train on positive ``interactions`` (columns ``user_id``, ``item_id``).
 
         ``users`` and ``items`` are the tables the attribute groups need.
-        ``valid`` holds held-out interactions of the same users: each epoch is
+        ``valid`` contains held-out interactions of the same users: each epoch is
         then scored by the validation NDCG@10 over the whole catalogue with
         the training items masked, and training stops early.
 

@@ -110,7 +110,9 @@ class Recommender:
         rows = self.encoder_.user_rows(np.asarray(user_index, dtype=np.int64))
         return self._score_user_terms(*_row_terms(rows, self.model))
 
-    def fold_in(self, ratings: dict[int, float]) -> tuple[float, np.ndarray]:
+    def fold_in(
+        self, ratings: dict[int, float], *, unrated_weight: float = 0.0
+    ) -> tuple[float, np.ndarray]:
         """Fit a new user's bias and factors to their ratings, items held fixed.
 
         With the item side fixed, the FM prediction for user terms ``(b, v)``
@@ -120,7 +122,18 @@ class Recommender:
         m reg_w b^2 + m reg_v |v|^2`` over the ``m`` rated items in the
         model's catalogue. These penalties equal the ones SGD applies to a
         user with ``m`` ratings. Unknown item ids are ignored.
+
+        With ``unrated_weight`` c > 0, every other catalogue item also counts
+        as a rating of 0 with weight c, which adds ``c sum_j (w0 + s_j + b +
+        <v, q_j>)^2`` over the unrated items j. This suits models trained on
+        implicit feedback, with 1 for an interaction and 0 for sampled
+        non-interactions: c = (zeros sampled per interaction) * m / (number
+        of unrated items) weighs them as training did.
         """
+        if not (np.isfinite(unrated_weight) and unrated_weight >= 0):
+            raise ValueError(
+                f"unrated_weight must be a finite number >= 0, got {unrated_weight!r}."
+            )
         item_ids = np.fromiter(ratings.keys(), dtype=np.int64, count=len(ratings))
         values = np.fromiter(ratings.values(), dtype=np.float64, count=len(ratings))
         index = self.encoder_.items.lookup(item_ids)
@@ -134,23 +147,36 @@ class Recommender:
         m = known.sum()
         reg_w, reg_v = self.model.regularization()
         penalty = np.r_[reg_w, np.full(n_factors, reg_v)] * m
-        solution = np.linalg.solve(
-            design.T @ design + np.diag(penalty), design.T @ target
-        )
+        gram = design.T @ design + np.diag(penalty)
+        moment = design.T @ target
+        if unrated_weight > 0:
+            unrated = np.ones(item_scalar.size, dtype=bool)
+            unrated[index[known]] = False
+            others = np.hstack([np.ones((unrated.sum(), 1)), item_factors[unrated]])
+            zeros = -self.model.w0_ - item_scalar[unrated]
+            gram += unrated_weight * (others.T @ others)
+            moment += unrated_weight * (others.T @ zeros)
+        solution = np.linalg.solve(gram, moment)
         return float(solution[0]), solution[1:]
 
     def recommend_for_ratings(
-        self, ratings: dict[int, float], n: int = 10, *, exclude=()
+        self,
+        ratings: dict[int, float],
+        n: int = 10,
+        *,
+        exclude=(),
+        unrated_weight: float = 0.0,
     ) -> Recommendations:
         """Recommend for a user who is not in the model, from a few ratings.
 
-        The user's terms come from :meth:`fold_in`, without retraining; the
-        rated items are never recommended. With no rating of a known item the
-        result is the popularity list, flagged as a cold start.
+        The user's terms come from :meth:`fold_in` with ``unrated_weight``,
+        without retraining; the rated items are never recommended. With no
+        rating of a known item the result is the popularity list, flagged as
+        a cold start.
         """
         _check_n(n)
         rated = list(ratings.keys())
-        bias, factors = self.fold_in(ratings)
+        bias, factors = self.fold_in(ratings, unrated_weight=unrated_weight)
         if not (self.encoder_.items.lookup(np.asarray(rated, np.int64)) >= 0).any():
             note = "no rated item is known to the model"
             return self.popular(n, exclude=[*rated, *exclude], note=note)

@@ -28,10 +28,11 @@ and every parameter takes one step of size ``learning_rate`` along its gradient,
 all computed from the parameters before the step.
 
 Negative items are drawn for each positive pair from the items the user has no
-interaction with: up to ``max_rejections`` draws from the sampling distribution
-(uniform, or proportional to ``item_weights``) are rejected when they hit a
-positive item, and after that the item is drawn exactly from the distribution
-restricted to the user's non-positive items, so sampling always ends. With
+interaction with. The sampling distribution is uniform, or proportional to the
+item weights whose running sum is ``cumulative``. Up to ``max_rejections``
+draws from it are rejected when they hit a positive item. After that the item
+is drawn exactly from the distribution restricted to the user's non-positive
+items, so sampling always ends. With
 ``n_candidates > 1`` that many negatives are drawn and the one the model scores
 highest is used (dynamic negative sampling), which focuses the updates on the
 negatives that are ranked wrongly.
@@ -96,7 +97,7 @@ def _draw_weighted_complement(
 
     The non-positive items form the gaps between consecutive positives. The
     draw picks a point in the total weight of the gaps, walks the gaps to the
-    one that holds it, and finds the item in that gap by binary search on the
+    one that contains it, and finds the item in that gap by binary search on the
     running sum. A zero total weight falls back on a uniform draw.
     """
     positive_weight = 0.0
@@ -130,7 +131,7 @@ def sample_negative(
 ):  # pragma: no cover - compiled
     """Draw an item outside ``positives[start:end]``; -1 when there is none.
 
-    Returns ``(item, exact)``, where ``exact`` tells that the rejection rounds
+    Returns ``(item, exact)``, where ``exact`` is True when the rejection rounds
     ran out and the item was drawn from the complement directly.
     """
     n_positive = end - start

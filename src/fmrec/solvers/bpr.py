@@ -82,9 +82,9 @@ class BPRSolver:
     negative_sampling : {"uniform", "popularity"}
         ``"popularity"`` draws negative item j with probability proportional
         to ``count_j ** popularity_exponent``, where ``count_j`` is the
-        number of users with a positive interaction with j, so items that no
-        user has are never drawn, unless a user's other non-positive items all
-        have weight 0 (then that draw is uniform).
+        number of users with a positive interaction with j. So an item without
+        interactions is never drawn, unless all of a user's non-positive items
+        have weight 0; that user's draws are then uniform.
     popularity_exponent : float
         Exponent of the popularity weights.
     max_rejections : int
