@@ -341,10 +341,16 @@ def markdown(record: dict) -> str:
             lines.append(
                 f"| {r['fmrec']} | {r['peer']} | {r['fold']} | "
                 f"{r['fmrec_fit_seconds']:.0f} | {r['peer_fit_seconds']:.0f} | "
-                f"{r['ratio']:.2f} | {r['cpu_ratio']:.2f} | {r['fmrec_rmse']:.4f} | "
+                f"{r['ratio']:.2f} | {_ratio_text(r.get('cpu_ratio'))} | "
+                f"{r['fmrec_rmse']:.4f} | "
                 f"{r['peer_rmse']:.4f} |"
             )
     return "\n".join(lines)
+
+
+def _ratio_text(ratio: float | None) -> str:
+    # Records written before the CPU-time ratio was added lack it.
+    return "" if ratio is None else f"{ratio:.2f}"
 
 
 def _single_split_table(results: list[dict]) -> list[str]:
