@@ -45,10 +45,10 @@ def logistic_objective(x, t, w0, w, V, reg_w, reg_v):
 
 
 def pairwise_labels(seed, n_rows=3000, n_features=8):
-    """Labels that mostly depend on products of features, which no linear model
-    sees: sign(x0 x1 + x2 x3 + x4 / 2) for x in {-1, +1}, with 2% flipped.
+    """Return ±1 features and labels sign(x0 x1 + x2 x3 + x4 / 2), 2% flipped.
 
-    The best linear model only sees x4 and gets about 75% right.
+    The products carry most of the signal, and a linear model can only use x4,
+    which gets about 75% right.
     """
     rng = np.random.default_rng(seed)
     dense = rng.choice([-1.0, 1.0], size=(n_rows, n_features))

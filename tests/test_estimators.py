@@ -10,6 +10,7 @@ import pytest
 import scipy.sparse as sp
 from scipy.special import expit, ndtr
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV, KFold
@@ -19,6 +20,7 @@ from sklearn.preprocessing import MaxAbsScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from fmrec.estimators import FMClassifier, FMRegressor
+from fmrec.exceptions import TrainingDivergedError
 from fmrec.kernels.sgd import LOGISTIC_LOSS, SQUARED_LOSS
 from fmrec.model import FactorizationMachine, sgd_pass
 from fmrec.solvers import FMParams, Rows
@@ -283,6 +285,15 @@ def test_classifier_partial_fit_needs_classes_first():
     model = FMClassifier().partial_fit(X, y, classes=[0, 1])
     with pytest.raises(ValueError, match=r"labels \[7\] that are not in classes_"):
         model.partial_fit(X, np.full(20, 7))
+
+
+def test_diverged_partial_fit_leaves_estimator_unfitted():
+    X, y = one_hot_ratings(seed=14, n_rows=200)
+    estimator = FMRegressor(3, learning_rate=1e6, init_std=10.0, random_state=0)
+    with pytest.raises(TrainingDivergedError, match="partial_fit diverged"):
+        estimator.partial_fit(X, y * 1e6)
+    with pytest.raises(NotFittedError):
+        estimator.predict(X)
 
 
 def test_partial_fit_only_with_sgd():

@@ -155,6 +155,10 @@ class _FMEstimator(BaseEstimator):
         tags.input_tags.sparse = True
         return tags
 
+    def __sklearn_is_fitted__(self) -> bool:
+        # A partial_fit that raised may leave n_features_in_ but no parameters.
+        return hasattr(self, "V_")
+
     def _model(self, loss: str, seed: int | None) -> FactorizationMachine:
         return FactorizationMachine(
             self.n_factors,
@@ -200,21 +204,20 @@ class _FMEstimator(BaseEstimator):
         """
         if getattr(self, "_sgd_rng", None) is None:
             self._sgd_rng = np.random.default_rng(_seed(self.random_state))
-        if hasattr(self, "V_"):
+        first = not hasattr(self, "V_")
+        if first:
+            self._model(self._loss, None)._check_params()
+            scale = self._feature_scale(X)
+            params = FMParams.initial(
+                X.shape[1], self.n_factors, self.init_std, self._sgd_rng
+            )
+        else:
             scale = self.feature_scale_
             # The pass trains on scaled features: w_j / scale_j is the weight of
             # scaled feature j, and likewise for the factors.
             params = FMParams(
                 np.array([self.w0_]), self.w_ / scale, self.V_ / scale[:, None]
             )
-        else:
-            self._model(self._loss, None)._check_params()
-            scale = self._feature_scale(X)
-            params = FMParams.initial(
-                X.shape[1], self.n_factors, self.init_std, self._sgd_rng
-            )
-            self.history_ = []
-            self.n_iter_ = 0
         rows = Rows.from_sparse(_scale_columns(X, scale), targets)
         total = sgd_pass(
             rows,
@@ -232,6 +235,9 @@ class _FMEstimator(BaseEstimator):
                 f"Lower learning_rate (now {self.learning_rate}) or raise "
                 f"reg_w/reg_v (now {self.reg_w}/{self.reg_v})."
             )
+        if first:
+            self.history_ = []
+            self.n_iter_ = 0
         self.feature_scale_ = scale
         self.w0_ = float(params.w0[0])
         self.w_ = params.w * scale

@@ -74,10 +74,10 @@ class BPRRanker:
         they interacted with, ``implicit_item`` an item by its users.
     learning_rate : float, default=0.05
         SGD step size.
-    reg_w : float, default=0.0001
+    reg_w : float, default=0.01
         L2 penalty on the item-side linear weights, applied at every step a
         feature takes part in.
-    reg_v : float, default=0.0001
+    reg_v : float, default=0.01
         L2 penalty on the factors, in the same sense.
     init_std : float, default=0.1
         Standard deviation of the normal distribution the factors start from.
@@ -124,8 +124,8 @@ class BPRRanker:
         *,
         features: tuple[str, ...] | list[str] = ("user", "item"),
         learning_rate: float = 0.05,
-        reg_w: float = 0.0001,
-        reg_v: float = 0.0001,
+        reg_w: float = 0.01,
+        reg_v: float = 0.01,
         init_std: float = 0.1,
         n_epochs: int = 30,
         negative_sampling: str = "uniform",
