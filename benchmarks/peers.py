@@ -80,6 +80,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="configurations to run, in order (default: all for 80-20, and "
         "fmrec-mcmc-all, myfm-all and svd-tuned for 90-10)",
     )
+
     parser.add_argument("--rank", type=int, default=32, help="factor dimension")
     parser.add_argument(
         "--iterations",
@@ -108,6 +109,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="standard deviation of fmrec's initial factors for ALS and MCMC "
         "(default: the estimator's default)",
     )
+
     parser.add_argument("--folds", type=int, default=3, help="90-10: folds to run")
     parser.add_argument("--seed", type=int, default=42, help="split and model seed")
     parser.add_argument("--data", default="ml-1m", help="data set name or path")
@@ -120,6 +122,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="set NUMBA_NUM_THREADS and OMP_NUM_THREADS for the children "
         "(default: leave them as they are)",
     )
+
     parser.add_argument("--out", type=Path, help="JSON file for the record")
     args = parser.parse_args(argv)
     if not 1 <= args.folds <= N_FOLDS:
@@ -415,7 +418,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.threads is not None:
         for name in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS"):
             os.environ[name] = str(args.threads)
-    # myFM draws a tqdm progress bar on every fit; the children inherit this.
+    # myFM draws a tqdm progress bar on every fit. The children inherit this
+    # setting, which turns it off.
     os.environ.setdefault("TQDM_DISABLE", "1")
     record = run(args)
     print(json.dumps(record, indent=2))

@@ -27,10 +27,10 @@ ID_GROUPS = ("user", "item")
 class ModelSpec:
     """One benchmark configuration: a library, its feature groups and settings.
 
-    ``params`` are the estimator's keyword arguments. For myFM, ``n_iter``,
-    ``n_kept_samples`` and ``rank`` are split between the constructor and
-    ``fit`` by the runner. ``pair`` names the fmrec configuration that a myFM
-    configuration is compared with like for like.
+    ``params`` are the estimator's keyword arguments. For myFM they are
+    ``rank``, ``seed``, ``n_iter`` and ``burn_in``, which the runner passes
+    to ``MyFMRegressor`` and its ``fit``. ``pair`` names the fmrec
+    configuration that a myFM configuration is compared with like for like.
     """
 
     name: str
@@ -113,7 +113,7 @@ def model_specs(
 
 
 # Surprise SVD settings chosen on a validation split carved from the 80/20
-# training ratings (see peers_tuning.py); the defaults are 100 factors,
+# training ratings (see peers_tuning.py). The library defaults are 100 factors,
 # 20 epochs, learning rate 0.005 and L2 0.02.
 SVD_TUNED = {"n_factors": 100, "n_epochs": 50, "lr_all": 0.005, "reg_all": 0.05}
 

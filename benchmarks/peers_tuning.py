@@ -31,7 +31,7 @@ from peers_models import ID_GROUPS, ModelSpec, make_runner, rating_errors  # noq
 
 logger = logging.getLogger("peers_tuning")
 
-# (reg_w, reg_v) candidates for fmrec ALS. The first is the estimator default.
+# (reg_w, reg_v) candidates for fmrec ALS. The first pair is SGD's default.
 ALS_GRID = [
     (0.02, 0.05),
     (1.0, 5.0),
