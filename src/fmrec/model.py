@@ -643,7 +643,7 @@ def mean_log_loss(margins: np.ndarray, signs: np.ndarray, loss: str) -> float:
     """Return the mean of -log P(label) for labels ``signs`` in {-1, +1}.
 
     The logistic loss is log(1 + exp(-t m)) and the probit loss -log Phi(t m)
-    for label t and margin m; both are computed without overflow or log(0).
+    for label t and margin m. Both are computed without overflow or log(0).
     """
     signed = signs * margins
     # A diverged model's NaN margins give a NaN loss, which the caller reports.
