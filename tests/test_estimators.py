@@ -22,8 +22,9 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from fmrec.estimators import FMClassifier, FMRegressor
 from fmrec.exceptions import TrainingDivergedError
 from fmrec.kernels.sgd import LOGISTIC_LOSS, SQUARED_LOSS
-from fmrec.model import FactorizationMachine, sgd_pass
+from fmrec.model import FactorizationMachine
 from fmrec.solvers import FMParams, Rows
+from fmrec.solvers.sgd import sgd_pass
 
 # Every solver of both estimators, with few epochs to keep the checks fast.
 CHECKED_ESTIMATORS = [

@@ -30,8 +30,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from fmrec.exceptions import TrainingDivergedError
 from fmrec.kernels.sgd import LOGISTIC_LOSS, SQUARED_LOSS
-from fmrec.model import FactorizationMachine, probability, sgd_pass
+from fmrec.model import FactorizationMachine, probability
 from fmrec.solvers import FMParams, Rows
+from fmrec.solvers.sgd import sgd_pass
 
 __all__ = ["FMClassifier", "FMRegressor"]
 

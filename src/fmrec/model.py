@@ -29,11 +29,10 @@ import scipy.sparse as sp
 from scipy.special import expit, log_ndtr, ndtr
 
 from fmrec._validation import check_matrix, check_number, check_targets
-from fmrec.kernels.sgd import LOGISTIC_LOSS, sgd_epoch
+from fmrec.kernels.sgd import LOGISTIC_LOSS
 from fmrec.solvers import FMParams, Rows, SGDSolver
 from fmrec.solvers.blocks import Blocks
 from fmrec.solvers.coordinate import CoordinateSolver
-from fmrec.solvers.sgd import epoch_order
 from fmrec.solvers.training import (
     EpochRecord,
     LoopResult,
@@ -444,8 +443,9 @@ class FactorizationMachine:
                 f"Raise reg_w/reg_v (now {reg[0]}/{reg[1]}) and check the "
                 "inputs and targets for extreme values."
             )
+        metric = "RMSE" if self.loss == "squared" else "log loss"
         return LoopSettings(
-            self.solver, self.n_epochs, self.patience, self.verbose, remedy
+            self.solver, self.n_epochs, self.patience, self.verbose, remedy, metric
         )
 
     def _rmse(self, predicted: np.ndarray, y: np.ndarray) -> float:
@@ -549,18 +549,11 @@ class FactorizationMachine:
 
     def _train_logistic(self, settings, train, params, rng, score) -> LoopResult:
         blocks, signs = train
-        rows = Rows.from_sparse(blocks.to_sparse(), signs)
-        rows = rows.take(rng.permutation(rows.n_rows))
+        solver = SGDSolver(self.learning_rate, *self.regularization(), LOGISTIC_LOSS)
+        rows = solver.prepare(Rows.from_sparse(blocks.to_sparse(), signs), rng)
 
         def step() -> float:
-            sgd_pass(
-                rows,
-                params,
-                rng,
-                self.learning_rate,
-                *self.regularization(),
-                LOGISTIC_LOSS,
-            )
+            solver.run_epoch(rows, params, rng)
             return mean_log_loss(rows.predict(params), rows.y, self.loss)
 
         return run_epochs(settings, params, step, score)
@@ -651,37 +644,6 @@ def mean_log_loss(margins: np.ndarray, signs: np.ndarray, loss: str) -> float:
         if loss == "logistic":
             return float(np.mean(np.logaddexp(0.0, -signed)))
         return float(np.mean(-log_ndtr(signed)))
-
-
-def sgd_pass(
-    rows: Rows,
-    params: FMParams,
-    rng: np.random.Generator,
-    learning_rate: float,
-    reg_w: float,
-    reg_v: float,
-    loss: int,
-) -> float:
-    """Run one SGD pass over ``rows`` in a block-wise shuffled order.
-
-    ``loss`` is a loss code of :mod:`fmrec.kernels.sgd`. Updates ``params`` in
-    place and returns the sum of the samples' losses seen during the pass.
-    """
-    order = epoch_order(rows.n_rows, rng)
-    return sgd_epoch(
-        rows.indptr,
-        rows.indices,
-        rows.data,
-        rows.y,
-        order,
-        params.w0,
-        params.w,
-        params.V,
-        learning_rate,
-        reg_w,
-        reg_v,
-        loss,
-    )
 
 
 def _as_classification_result(result: LoopResult) -> LoopResult:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fmrec.kernels import sgd_epoch
+from fmrec.kernels.sgd import SQUARED_LOSS
 from fmrec.solvers.base import FMParams, Rows
 
 # Rows visited together in one shuffled block: about 160 KiB of CSR data for
@@ -28,6 +29,7 @@ class SGDSolver:
     learning_rate: float
     reg_w: float
     reg_v: float
+    loss: int = SQUARED_LOSS
 
     def prepare(self, rows: Rows, rng: np.random.Generator) -> Rows:
         return rows.take(rng.permutation(rows.n_rows))
@@ -35,22 +37,42 @@ class SGDSolver:
     def run_epoch(
         self, rows: Rows, params: FMParams, rng: np.random.Generator
     ) -> float:
-        """Update ``params`` in place; return the mean squared error of the pass."""
-        order = epoch_order(rows.n_rows, rng)
-        sse = sgd_epoch(
-            rows.indptr,
-            rows.indices,
-            rows.data,
-            rows.y,
-            order,
-            params.w0,
-            params.w,
-            params.V,
-            self.learning_rate,
-            self.reg_w,
-            self.reg_v,
+        """Update ``params`` in place; return the mean loss of the pass."""
+        total = sgd_pass(
+            rows, params, rng, self.learning_rate, self.reg_w, self.reg_v, self.loss
         )
-        return sse / rows.n_rows
+        return total / rows.n_rows
+
+
+def sgd_pass(
+    rows: Rows,
+    params: FMParams,
+    rng: np.random.Generator,
+    learning_rate: float,
+    reg_w: float,
+    reg_v: float,
+    loss: int,
+) -> float:
+    """Run one SGD pass over ``rows`` in a block-wise shuffled order.
+
+    ``loss`` is a loss code of :mod:`fmrec.kernels.sgd`. Updates ``params`` in
+    place and returns the sum of the samples' losses seen during the pass.
+    """
+    order = epoch_order(rows.n_rows, rng)
+    return sgd_epoch(
+        rows.indptr,
+        rows.indices,
+        rows.data,
+        rows.y,
+        order,
+        params.w0,
+        params.w,
+        params.V,
+        learning_rate,
+        reg_w,
+        reg_v,
+        loss,
+    )
 
 
 def epoch_order(n_rows: int, rng: np.random.Generator) -> np.ndarray:
