@@ -339,3 +339,16 @@ def test_regularization_defaults_depend_on_solver():
     assert FactorizationMachine(solver="als").regularization() == (1.0, 20.0)
     assert FactorizationMachine(solver="mcmc").regularization() == (1.0, 1.0)
     assert FactorizationMachine(solver="als", reg_v=3).regularization() == (1.0, 3.0)
+
+
+def test_early_stopping_log_names_metric(caplog):
+    from fmrec.solvers.training import LoopSettings, run_epochs
+
+    params = FMParams.initial(3, 2, 0.1, np.random.default_rng(0))
+    settings = LoopSettings("sgd", 10, 1, False, "", metric="log loss")
+    scores = iter([0.5, 0.7, 0.9])
+    with caplog.at_level("INFO", logger="fmrec.solvers.training"):
+        result = run_epochs(settings, params, lambda: 1.0, lambda _: next(scores))
+    assert result.best_epoch == 1
+    assert len(result.history) == 2
+    assert "validation log loss 0.5000" in caplog.text

@@ -42,13 +42,17 @@ class EpochRecord:
 
 @dataclass
 class LoopSettings:
-    """What the loop needs from the estimator's hyperparameters."""
+    """Settings of the epoch loop, taken from the estimator's hyperparameters.
+
+    ``metric`` names the validation score in log messages.
+    """
 
     solver: str
     n_epochs: int
     patience: int
     verbose: bool
     remedy: str
+    metric: str = "RMSE"
 
 
 @dataclass
@@ -89,9 +93,10 @@ def run_epochs(
         elif epoch - best[1] >= settings.patience:
             logger.info(
                 "Early stopping after epoch %d; restoring epoch %d "
-                "(validation RMSE %.4f).",
+                "(validation %s %.4f).",
                 epoch,
                 best[1],
+                settings.metric,
                 best[0],
             )
             break
