@@ -23,25 +23,12 @@ from numba import njit
 def fm_predict(indptr, indices, data, w0, w, V):  # pragma: no cover - compiled
     """Return the FM output for every CSR row."""
     n_rows = indptr.size - 1
-    n_factors = V.shape[1]
     out = np.empty(n_rows)
-    sums = np.empty(n_factors)
+    sums = np.empty(V.shape[1])
     for row in range(n_rows):
-        total = w0
-        sums[:] = 0.0
-        squares = 0.0
-        for p in range(indptr[row], indptr[row + 1]):
-            j = indices[p]
-            x = data[p]
-            total += w[j] * x
-            for f in range(n_factors):
-                vx = V[j, f] * x
-                sums[f] += vx
-                squares += vx * vx
-        pairwise = 0.0
-        for f in range(n_factors):
-            pairwise += sums[f] * sums[f]
-        out[row] = total + 0.5 * (pairwise - squares)
+        out[row] = row_output(
+            indptr[row], indptr[row + 1], indices, data, w, V, w0, sums
+        )
     return out
 
 
@@ -56,22 +43,35 @@ def fm_row_terms(indptr, indices, data, w, V):  # pragma: no cover - compiled
     is how whole user-by-item score matrices are built without forming rows.
     """
     n_rows = indptr.size - 1
-    n_factors = V.shape[1]
     scalar = np.empty(n_rows)
-    factor_sum = np.zeros((n_rows, n_factors))
+    factor_sum = np.empty((n_rows, V.shape[1]))
     for row in range(n_rows):
-        total = 0.0
-        squares = 0.0
-        for p in range(indptr[row], indptr[row + 1]):
-            j = indices[p]
-            x = data[p]
-            total += w[j] * x
-            for f in range(n_factors):
-                vx = V[j, f] * x
-                factor_sum[row, f] += vx
-                squares += vx * vx
-        pairwise = 0.0
-        for f in range(n_factors):
-            pairwise += factor_sum[row, f] * factor_sum[row, f]
-        scalar[row] = total + 0.5 * (pairwise - squares)
+        scalar[row] = row_output(
+            indptr[row], indptr[row + 1], indices, data, w, V, 0.0, factor_sum[row]
+        )
     return scalar, factor_sum
+
+
+@njit(cache=True, nogil=True, inline="always")
+def row_output(start, end, indices, data, w, V, bias, sums):  # pragma: no cover
+    """Return ``bias`` plus the FM terms of the CSR entries ``start:end``.
+
+    ``sums`` (length k) is overwritten with the row's factor sums
+    ``q_f = sum_j v_jf x_j``, which the SGD step reuses.
+    """
+    n_factors = V.shape[1]
+    total = bias
+    sums[:] = 0.0
+    squares = 0.0
+    for p in range(start, end):
+        j = indices[p]
+        x = data[p]
+        total += w[j] * x
+        for f in range(n_factors):
+            vx = V[j, f] * x
+            sums[f] += vx
+            squares += vx * vx
+    pairwise = 0.0
+    for f in range(n_factors):
+        pairwise += sums[f] * sums[f]
+    return total + 0.5 * (pairwise - squares)

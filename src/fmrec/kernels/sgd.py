@@ -29,6 +29,8 @@ import math
 import numpy as np
 from numba import njit
 
+from fmrec.kernels.fm import row_output
+
 SQUARED_LOSS = 0
 """Loss code of 1/2 (p - y)^2; the epoch returns the sum of (p - y)^2."""
 LOGISTIC_LOSS = 1
@@ -82,22 +84,8 @@ def sgd_epoch(
         start = indptr[row]
         end = indptr[row + 1]
 
-        # Forward pass: linear part, factor sums q and the squared terms.
-        pred = params_w0[0]
-        q[:] = 0.0
-        squares = 0.0
-        for p in range(start, end):
-            j = indices[p]
-            x = data[p]
-            pred += w[j] * x
-            for f in range(n_factors):
-                vx = V[j, f] * x
-                q[f] += vx
-                squares += vx * vx
-        pairwise = 0.0
-        for f in range(n_factors):
-            pairwise += q[f] * q[f]
-        pred += 0.5 * (pairwise - squares)
+        # Forward pass: the output, with the factor sums q kept for the step.
+        pred = row_output(start, end, indices, data, w, V, params_w0[0], q)
         if loss == SQUARED_LOSS:
             err = pred - y[row]
             total += err * err
