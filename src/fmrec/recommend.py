@@ -16,6 +16,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fmrec.features.groups import FeatureBuilder, month_index
+from fmrec.features.ids import seen_matrix
 from fmrec.kernels import fm_row_terms
 from fmrec.model import FactorizationMachine
 
@@ -80,7 +81,8 @@ class Recommender:
         item_index = encoder.items.lookup(ratings["item_id"].to_numpy())
         self.encoder_ = encoder
         self.rating_range_ = rating_range
-        self.seen_ = _seen_matrix(user_index, item_index, encoder)
+        shape = (len(encoder.users), len(encoder.items))
+        self.seen_ = seen_matrix(user_index, item_index, shape, np.int8)
         self.item_counts_ = np.bincount(item_index, minlength=len(encoder.items))
         self.catalogue_ = _catalogue(encoder.items.ids, items)
         self._item_terms = None
@@ -291,15 +293,6 @@ def _top(scores: np.ndarray, allowed: np.ndarray, n: int) -> np.ndarray:
     candidates = np.flatnonzero(allowed)
     order = np.lexsort((candidates, -scores[candidates]))
     return candidates[order[:n]]
-
-
-def _seen_matrix(user_index, item_index, encoder) -> sp.csr_matrix:
-    shape = (len(encoder.users), len(encoder.items))
-    ones = np.ones(user_index.size, dtype=np.int8)
-    seen = sp.csr_matrix((ones, (user_index, item_index)), shape=shape)
-    seen.sum_duplicates()
-    seen.data[:] = 1
-    return seen
 
 
 def _catalogue(item_ids: np.ndarray, items: pd.DataFrame | None) -> pd.DataFrame:

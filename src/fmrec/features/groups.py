@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fmrec.features.ids import IdIndex
+from fmrec.features.ids import IdIndex, seen_matrix
 from fmrec.solvers.blocks import Block, Blocks
 
 logger = logging.getLogger(__name__)
@@ -93,7 +93,9 @@ class FeatureBuilder:
         self.items = IdIndex.fit(ratings["item_id"])
         user_index = self.users.lookup(ratings["user_id"].to_numpy())
         item_index = self.items.lookup(ratings["item_id"].to_numpy())
-        seen = _seen(user_index, item_index, len(self.users), len(self.items))
+        seen = seen_matrix(
+            user_index, item_index, (len(self.users), len(self.items)), np.float64
+        )
 
         user_parts = self._user_parts(seen, users)
         item_parts = self._item_parts(seen, items)
@@ -287,14 +289,6 @@ def _matrix(arrays: dict[str, np.ndarray], name: str) -> sp.csr_matrix:
         arrays[f"{name}_indptr"],
     )
     return sp.csr_matrix(parts, shape=shape)
-
-
-def _seen(user_index, item_index, n_users, n_items) -> sp.csr_matrix:
-    ones = np.ones(user_index.size)
-    seen = sp.csr_matrix((ones, (user_index, item_index)), shape=(n_users, n_items))
-    seen.sum_duplicates()
-    seen.data[:] = 1.0
-    return seen
 
 
 def _normalise_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 
 @dataclass(frozen=True)
@@ -28,3 +29,17 @@ class IdIndex:
         positions = np.searchsorted(self.ids, ids)
         clipped = np.minimum(positions, self.ids.size - 1)
         return np.where(self.ids[clipped] == ids, clipped, -1)
+
+
+def seen_matrix(
+    user_index: np.ndarray, item_index: np.ndarray, shape: tuple[int, int], dtype=None
+) -> sp.csr_matrix:
+    """Return the users-by-items matrix with 1 where a user rated an item.
+
+    A pair that occurs more than once still gives a single 1.
+    """
+    ones = np.ones(np.size(user_index), dtype=dtype)
+    seen = sp.csr_matrix((ones, (user_index, item_index)), shape=shape)
+    seen.sum_duplicates()
+    seen.data[:] = 1
+    return seen
