@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from fmrec._validation import check_number
 from fmrec.exceptions import TrainingDivergedError
 from fmrec.features.groups import GROUPS, FeatureBuilder
+from fmrec.features.ids import seen_matrix
 from fmrec.kernels.relational import block_row_terms
 from fmrec.ranking_data import evaluate_top_k
 from fmrec.solvers.base import FMParams
@@ -361,12 +362,7 @@ def _validation_score(encoder: FeatureBuilder, seen: sp.csr_matrix, valid):
 
 def _binary_matrix(user_index, item_index, encoder) -> sp.csr_matrix:
     shape = (len(encoder.users), len(encoder.items))
-    ones = np.ones(user_index.size)
-    matrix = sp.csr_matrix((ones, (user_index, item_index)), shape=shape)
-    matrix.sum_duplicates()
-    matrix.data[:] = 1.0
-    matrix.sort_indices()
-    return matrix
+    return seen_matrix(user_index, item_index, shape, np.float64)
 
 
 def _check_finite(epoch: int, loss: float, params: FMParams) -> None:

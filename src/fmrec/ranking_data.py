@@ -35,7 +35,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from fmrec.datasets import MovieLens, load_movielens
-from fmrec.features.ids import IdIndex
+from fmrec.features.ids import IdIndex, seen_matrix
 from fmrec.metrics._top_k import top_k_items
 
 logger = logging.getLogger(__name__)
@@ -269,12 +269,7 @@ class RankingProtocol:
         frames = [self._split(name) for name in splits]
         users = np.concatenate([frame["user_index"].to_numpy() for frame in frames])
         items = np.concatenate([frame["item_index"].to_numpy() for frame in frames])
-        ones = np.ones(users.size)
-        shape = (self.n_users, self.n_items)
-        matrix = sp.csr_matrix((ones, (users, items)), shape=shape)
-        matrix.sum_duplicates()
-        matrix.data[:] = 1.0
-        return matrix
+        return seen_matrix(users, items, (self.n_users, self.n_items), np.float64)
 
     def evaluate(
         self,
