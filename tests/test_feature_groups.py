@@ -66,6 +66,7 @@ def test_builder_layout_and_values():
         "item_attributes",
         "implicit_item",
         "time",
+        "user_day",
     ]
     user_block = builder.user_block_.toarray()
     assert user_block.shape[0] == 3
@@ -87,12 +88,54 @@ def test_builder_layout_and_values():
     np.testing.assert_allclose(item_attributes.sum(axis=1), [2.0, 2.0, 1.0, 1.0])
     implicit_item = item_block[:, group_columns(builder, "implicit_item") - offset]
     np.testing.assert_allclose(implicit_item[0], [1, 1, 0] / np.sqrt(2))
-    assert builder.time_block_.shape == (3, 3)
+    # Three training months and six (user, day) pairs.
+    start = builder.time_offset
+    assert group_columns(builder, "time").tolist() == list(range(start, start + 3))
+    assert group_columns(builder, "user_day").tolist() == list(
+        range(start + 3, start + 9)
+    )
+    assert builder.n_features == start + 9
+
+
+def test_user_day_rows_of_training_and_new_ratings():
+    ratings, users, items = small_data()
+    builder = FeatureBuilder(GROUPS).fit(ratings, users, items)
+    block = builder.transform(ratings).blocks[2]
+    months = group_columns(builder, "time") - builder.time_offset
+    days = group_columns(builder, "user_day") - builder.time_offset
+    rows = block.matrix.toarray()[block.index]
+    # Each rating's row: its month (Jan, Feb, Mar 2000) and its own user-day,
+    # numbered by user and then day.
+    np.testing.assert_array_equal(
+        rows[:, months].argmax(axis=1), [0, 1, 2, 0, 1, 1]
+    )
+    np.testing.assert_array_equal(rows[:, days].argmax(axis=1), [0, 1, 2, 3, 4, 5])
+    assert rows.sum(axis=1).tolist() == [2.0] * 6
+    assert block.index.tolist() == [0, 1, 2, 3, 4, 5]
+
+    day = 86_400
+    new = pd.DataFrame(
+        {
+            "user_id": [1, 1, 2, 99],
+            "item_id": [40, 20, 20, 10],
+            # User 1 later on a training day and on a new day; user 2 on a
+            # day only user 1 rated; an unknown user.
+            "timestamp": [950572800 + 3600, 953078400 + day, 953078400, 950572800],
+        }
+    )
+    block = builder.transform(new).blocks[2]
+    rows = block.matrix.toarray()[block.index]
+    np.testing.assert_array_equal(rows[:, months].argmax(axis=1), [1, 2, 2, 1])
+    np.testing.assert_array_equal(rows[:, days].sum(axis=1), [1, 0, 0, 0])
+    assert rows[0, days].argmax() == 1
+    # Rows are numbered by key: the unknown user's first, then users 1 and 2.
+    assert block.index.tolist() == [1, 2, 3, 0]
 
 
 def test_unknown_ids_and_months():
     ratings, users, items = small_data()
-    builder = FeatureBuilder(GROUPS).fit(ratings, users, items)
+    groups = [group for group in GROUPS if group != "user_day"]
+    builder = FeatureBuilder(groups).fit(ratings, users, items)
     late = pd.DataFrame(
         {"user_id": [99, 1], "item_id": [10, 99], "timestamp": [1500000000, 0]}
     )
@@ -113,6 +156,7 @@ def test_builder_round_trips_through_arrays():
     assert (
         copy.transform(ratings).to_sparse() != builder.transform(ratings).to_sparse()
     ).nnz == 0
+    assert (copy.user_rows(np.arange(3)) != builder.user_rows(np.arange(3))).nnz == 0
 
 
 @pytest.mark.parametrize(

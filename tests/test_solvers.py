@@ -8,12 +8,18 @@ from fmrec.kernels import fm_predict
 from fmrec.model import FactorizationMachine
 from fmrec.solvers.base import FMParams
 from fmrec.solvers.blocks import Block, Blocks
-from fmrec.solvers.coordinate import CoordinateSolver
+from fmrec.solvers.coordinate import CoordinateSolver, rating_order
 from fmrec.solvers.training import stack_samples
 
 
-def random_blocks(seed=0, n_ratings=120, n_users=9, n_items=7, n_months=3):
-    """Three blocks like the recommender's: users, items and months."""
+def random_blocks(
+    seed=0, n_ratings=120, n_users=9, n_items=7, n_months=3, nested=False
+):
+    """Three blocks like the recommender's: users, items and months.
+
+    With ``nested=True`` the third block has one row per (user, month) pair,
+    numbered in user order, like the user-day rows of ``user_day``.
+    """
     rng = np.random.default_rng(seed)
     user_block = sp.random(n_users, 5, density=0.5, random_state=seed, format="csr")
     user_block = sp.hstack([sp.identity(n_users), user_block], format="csr")
@@ -23,6 +29,15 @@ def random_blocks(seed=0, n_ratings=120, n_users=9, n_items=7, n_months=3):
     users = rng.integers(0, n_users, n_ratings)
     items = rng.integers(0, n_items, n_ratings)
     months = rng.integers(0, n_months, n_ratings)
+    if nested:
+        pairs, months = np.unique(users * n_months + months, return_inverse=True)
+        time_block = sp.hstack(
+            [
+                sp.identity(pairs.size, format="csr"),
+                sp.csr_matrix(np.eye(n_months)[pairs % n_months]),
+            ],
+            format="csr",
+        )
     item_offset = user_block.shape[1]
     time_offset = item_offset + item_block.shape[1]
     blocks = Blocks(
@@ -118,9 +133,11 @@ def test_blocks_with_missing_rows_predict_zero_part():
     np.testing.assert_allclose(blocks.predict(0.0, w, V), expected, rtol=1e-12)
 
 
-@pytest.mark.parametrize("reg_w, reg_v", [(0.5, 0.8), (2.0, 0.1)])
-def test_als_sweep_minimises_each_coordinate(reg_w, reg_v):
-    blocks, y = random_blocks()
+@pytest.mark.parametrize(
+    "reg_w, reg_v, nested", [(0.5, 0.8, False), (2.0, 0.1, False), (0.5, 0.8, True)]
+)
+def test_als_sweep_minimises_each_coordinate(reg_w, reg_v, nested):
+    blocks, y = random_blocks(nested=nested)
     n_factors = 3
     groups = np.zeros(blocks.n_features, dtype=np.int64)
     rng = np.random.default_rng(3)
@@ -139,6 +156,8 @@ def test_als_sweep_minimises_each_coordinate(reg_w, reg_v):
         reg_v=np.array([reg_v]),
     )
     solver.iterate(fast, np.random.default_rng(0))
+    # The nested block's sums take the in-order path of the kernels.
+    assert solver.in_order.tolist() == [True, False, nested]
 
     naive = start.copy()
     layout = [(b.offset, b.n_columns) for b in blocks.blocks]
@@ -147,6 +166,22 @@ def test_als_sweep_minimises_each_coordinate(reg_w, reg_v):
     assert fast.w0[0] == pytest.approx(naive.w0[0], abs=1e-9)
     np.testing.assert_allclose(fast.w, naive.w, atol=1e-9)
     np.testing.assert_allclose(fast.V, naive.V, atol=1e-9)
+
+
+def test_rating_order_sorts_nested_blocks():
+    blocks, _ = random_blocks(seed=5, nested=True)
+    shuffled = blocks.take(np.random.default_rng(0).permutation(blocks.n_rows))
+    ordered = shuffled.take(rating_order(shuffled))
+    users, items, pairs = (block.index for block in ordered.blocks)
+    assert np.all(np.diff(users) >= 0)
+    assert np.all(np.diff(pairs) >= 0)
+    assert not np.all(np.diff(items) >= 0)
+    # A block that is not nested (months shared by users) is left alone.
+    plain, _ = random_blocks(seed=5)
+    order = rating_order(plain)
+    np.testing.assert_array_equal(
+        order, np.argsort(plain.blocks[0].index, kind="stable")
+    )
 
 
 def test_als_residuals_stay_exact():

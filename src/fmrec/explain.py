@@ -43,7 +43,7 @@ Side = Literal["user", "item"]
 TermKind = Literal["bias", "user", "item", "interaction"]
 
 FOLDED_USER_GROUP = "user (from the given ratings)"
-CONTEXT_GROUPS = ("time",)
+CONTEXT_GROUPS = ("time", "user_day")
 
 # Words for each feature group in sentences.
 GROUP_WORDS = {
@@ -54,6 +54,7 @@ GROUP_WORDS = {
     "item_attributes": "genres and decade",
     "implicit_item": "audience",
     "time": "month",
+    "user_day": "day of rating",
     FOLDED_USER_GROUP: "ratings",
 }
 

@@ -23,7 +23,7 @@ import scipy.sparse as sp
 
 from fmrec._validation import check_number
 from fmrec.exceptions import TrainingDivergedError
-from fmrec.features.groups import GROUPS, FeatureBuilder
+from fmrec.features.groups import GROUPS, TIME_GROUPS, FeatureBuilder
 from fmrec.features.ids import seen_matrix
 from fmrec.kernels.relational import block_row_terms
 from fmrec.ranking_data import evaluate_top_k
@@ -32,7 +32,7 @@ from fmrec.solvers.bpr import NEGATIVE_SAMPLING, BPRSolver, PairData
 
 logger = logging.getLogger(__name__)
 
-RANKING_GROUPS = tuple(group for group in GROUPS if group != "time")
+RANKING_GROUPS = tuple(group for group in GROUPS if group not in TIME_GROUPS)
 """Feature groups BPR can use: every group but ``time``, since the BPR pairs
 compare two items for a user, not two moments."""
 

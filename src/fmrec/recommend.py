@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from fmrec.features.groups import FeatureBuilder, month_index
+from fmrec.features.groups import FeatureBuilder
 from fmrec.features.ids import seen_matrix
 from fmrec.kernels import fm_row_terms
 from fmrec.model import FactorizationMachine
@@ -93,17 +93,18 @@ class Recommender:
     ) -> np.ndarray:
         """Predict ratings for pairs of original ids.
 
-        ``timestamps`` (Unix seconds) place each pair in its month for models
-        with the ``time`` group. Without them the latest training month is
-        used, as for recommendations. An unknown user or item has an empty
+        ``timestamps`` (Unix seconds, one per pair or one for all) place each
+        pair in its month for models with the ``time`` group, and give it its
+        user's day indicator for models with ``user_day`` where that user
+        rated on that day in training. Without them the latest training month
+        is used, with no day indicator, as for recommendations. An unknown user or item has an empty
         block, so the prediction falls back on the bias and the known side.
         """
         user_index = self.encoder_.users.lookup(np.atleast_1d(user_ids))
         item_index = self.encoder_.items.lookup(np.atleast_1d(item_ids))
-        months = None
-        if timestamps is not None and self.encoder_.time_block_ is not None:
-            months = month_index(np.atleast_1d(timestamps))
-        X = self.encoder_.blocks(user_index, item_index, months)
+        if timestamps is not None:
+            timestamps = np.broadcast_to(np.atleast_1d(timestamps), user_index.shape)
+        X = self.encoder_.blocks(user_index, item_index, timestamps)
         scores = self.model.decision_function(X)
         return np.clip(scores, *self.rating_range_) if clip else scores
 

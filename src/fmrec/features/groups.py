@@ -11,13 +11,17 @@ tables into three blocks of FM input (see :mod:`fmrec.solvers.blocks`):
   ``item_attributes`` (genres, multi-hot and normalised to sum to 1, and the
   release decade from the title's year) and ``implicit_item`` (the users who
   rated the item in training, each weighted 1/sqrt(count));
-- the time block, one row per calendar month of the training ratings:
-  ``time`` (the month, one-hot).
+- the time block: ``time`` (the calendar month of the rating, one-hot) and
+  ``user_day`` (one indicator per user and calendar day (UTC) on which that
+  user rated in training, the day-specific user effect of timeSVD++). With
+  ``time`` alone the block has one row per training month; with
+  ``user_day`` it has one row per user and day of the ratings it encodes.
 
 Everything is built from the training ratings only, so nothing from a test
-split leaks into the features. A user or item unknown at fit time gets an
-empty row in its block, which is the cold-start case. A rating outside the
-training months takes the nearest training month.
+split leaks into the features: a test rating on a day its user also rated in
+training gets that day's indicator, and any other gets none. A user or item
+unknown at fit time gets an empty row in its block, which is the cold-start
+case. A rating outside the training months takes the nearest training month.
 """
 
 from __future__ import annotations
@@ -42,15 +46,21 @@ GROUPS = (
     "implicit_user",
     "implicit_item",
     "time",
+    "user_day",
 )
 
 # The groups of the user block and of the item block.
 USER_GROUPS = ("user", "user_attributes", "implicit_user")
 ITEM_GROUPS = ("item", "item_attributes", "implicit_item")
+# The groups of the time block, which need the ratings' timestamps.
+TIME_GROUPS = ("time", "user_day")
 
 # Age bands of MovieLens 1M, applied to data sets that give the age in years.
 AGE_BANDS = np.array([18, 25, 35, 45, 50, 56])
 ZIP_PREFIX = 2
+SECONDS_PER_DAY = 86_400
+# A (user, day) pair is stored as user_index << DAY_BITS | day.
+DAY_BITS = 32
 
 
 @dataclass
@@ -102,14 +112,17 @@ class FeatureBuilder:
         self.user_block_, user_names, user_local = user_parts.stack(len(self.users))
         self.item_block_, item_names, item_local = item_parts.stack(len(self.items))
         self.months_ = _month_range(ratings) if "time" in self.groups else None
-        time_block = self._time_block()
+        self.user_days_ = None
+        if "user_day" in self.groups:
+            timestamps = ratings["timestamp"].to_numpy()
+            self.user_days_ = np.unique(user_day_keys(user_index, timestamps))
+        self.time_block_ = self._month_block()
         self.group_names_ = [*user_names, *item_names]
         column_groups = [user_local, item_local + len(user_names)]
-        if time_block is not None:
-            column_groups.append(np.full(time_block.shape[1], len(self.group_names_)))
-            self.group_names_.append("time")
+        for name, width in self._time_widths():
+            column_groups.append(np.full(width, len(self.group_names_)))
+            self.group_names_.append(name)
         self.column_groups_ = np.concatenate(column_groups).astype(np.int64)
-        self.time_block_ = time_block
         logger.info(
             "Built features %s: %d columns (user block %d, item block %d).",
             ", ".join(self.group_names_),
@@ -131,37 +144,41 @@ class FeatureBuilder:
     def time_offset(self) -> int:
         return self.item_offset + self.item_block_.shape[1]
 
+    @property
+    def uses_time(self) -> bool:
+        """Whether the features depend on the ratings' timestamps."""
+        return any(group in self.groups for group in TIME_GROUPS)
+
     def transform(self, ratings: pd.DataFrame) -> Blocks:
         """Return the FM input blocks of ratings (user_id, item_id[, timestamp])."""
         user_index = self.users.lookup(ratings["user_id"].to_numpy())
         item_index = self.items.lookup(ratings["item_id"].to_numpy())
-        months = None
-        if self.time_block_ is not None and "timestamp" in ratings:
-            months = month_index(ratings["timestamp"].to_numpy())
-        return self.blocks(user_index, item_index, months)
+        timestamps = None
+        if self.uses_time and "timestamp" in ratings:
+            timestamps = ratings["timestamp"].to_numpy()
+        return self.blocks(user_index, item_index, timestamps)
 
-    def blocks(self, user_index, item_index, months=None) -> Blocks:
-        """Return blocks for index pairs; -1 leaves that block's part empty."""
+    def blocks(self, user_index, item_index, timestamps=None) -> Blocks:
+        """Return blocks for index pairs; -1 leaves that block's part empty.
+
+        Without ``timestamps`` every pair is placed in the latest training
+        month, with no user-day indicator.
+        """
         parts = [
             Block(self.user_block_, user_index, 0),
             Block(self.item_block_, item_index, self.item_offset),
         ]
-        if self.time_block_ is not None:
-            parts.append(
-                Block(
-                    self.time_block_,
-                    self._month_index(months, len(user_index)),
-                    self.time_offset,
-                )
-            )
+        if self.uses_time:
+            matrix, index = self._time_rows(user_index, timestamps)
+            parts.append(Block(matrix, index, self.time_offset))
         return Blocks(parts)
 
     def user_rows(self, user_index: np.ndarray) -> sp.csr_matrix:
         """Return full-width rows holding the user part (and the latest month)."""
         rows = self._place(self.user_block_, user_index, 0)
-        if self.time_block_ is not None:
-            latest = np.full(len(user_index), self.time_block_.shape[0] - 1)
-            rows = rows + self._place(self.time_block_, latest, self.time_offset)
+        if self.uses_time:
+            matrix, index = self._time_rows(np.asarray(user_index), None)
+            rows = rows + self._place(matrix, index, self.time_offset)
         return rows.tocsr()
 
     def item_rows(self, item_index: np.ndarray) -> sp.csr_matrix:
@@ -176,9 +193,10 @@ class FeatureBuilder:
             "column_groups": self.column_groups_,
         }
         blocks = {"user_block": self.user_block_, "item_block": self.item_block_}
-        if self.time_block_ is not None:
-            blocks["time_block"] = self.time_block_
+        if self.months_ is not None:
             arrays["months"] = np.array(self.months_, dtype=np.int64)
+        if self.user_days_ is not None:
+            arrays["user_days"] = self.user_days_
         for name, matrix in blocks.items():
             arrays[f"{name}_indptr"] = matrix.indptr.astype(np.int64)
             arrays[f"{name}_indices"] = matrix.indices.astype(np.int64)
@@ -198,11 +216,11 @@ class FeatureBuilder:
         builder.group_names_ = list(group_names)
         builder.user_block_ = _matrix(arrays, "user_block")
         builder.item_block_ = _matrix(arrays, "item_block")
-        builder.time_block_ = None
         builder.months_ = None
-        if "time_block_shape" in arrays:
-            builder.time_block_ = _matrix(arrays, "time_block")
+        if "months" in arrays:
             builder.months_ = tuple(int(m) for m in arrays["months"])
+        builder.user_days_ = arrays.get("user_days")
+        builder.time_block_ = builder._month_block()
         return builder
 
     def _place(
@@ -232,10 +250,11 @@ class FeatureBuilder:
             )
         if "item_attributes" in self.groups and items is None:
             raise ValueError("The group 'item_attributes' needs an items table.")
-        if "time" in self.groups and "timestamp" not in ratings:
-            raise ValueError(
-                "The group 'time' needs a timestamp column in the ratings."
-            )
+        for group in TIME_GROUPS:
+            if group in self.groups and "timestamp" not in ratings:
+                raise ValueError(
+                    f"The group {group!r} needs a timestamp column in the ratings."
+                )
         if len(ratings) == 0:
             raise ValueError("Cannot build features from zero ratings.")
 
@@ -268,17 +287,73 @@ class FeatureBuilder:
             parts.names.append("implicit_item")
         return parts
 
-    def _time_block(self) -> sp.csr_matrix | None:
-        if self.months_ is None:
+    def _time_widths(self) -> list[tuple[str, int]]:
+        """Return the time block's groups and their numbers of columns."""
+        widths = []
+        if self.months_ is not None:
+            widths.append(("time", self.months_[1] - self.months_[0] + 1))
+        if self.user_days_ is not None:
+            widths.append(("user_day", self.user_days_.size))
+        return widths
+
+    def _month_block(self) -> sp.csr_matrix | None:
+        """Return the one-hot months, the time block of ``time`` alone."""
+        if self.months_ is None or self.user_days_ is not None:
             return None
         n = self.months_[1] - self.months_[0] + 1
         return sp.identity(n, format="csr")
 
-    def _month_index(self, months: np.ndarray | None, n: int) -> np.ndarray:
-        last = self.time_block_.shape[0] - 1
-        if months is None:
+    def _month_column(self, timestamps: np.ndarray | None, n: int) -> np.ndarray:
+        """Return each rating's month column: the latest without timestamps."""
+        last = self.months_[1] - self.months_[0]
+        if timestamps is None:
             return np.full(n, last, dtype=np.int64)
+        months = month_index(timestamps)
         return np.clip(months - self.months_[0], 0, last).astype(np.int64)
+
+    def _time_rows(
+        self, user_index: np.ndarray, timestamps: np.ndarray | None
+    ) -> tuple[sp.csr_matrix, np.ndarray]:
+        """Return the time block matrix for these ratings and each one's row.
+
+        With ``time`` alone the rows are the training months. With
+        ``user_day`` there is one row per distinct (user, day) of the given
+        ratings, numbered in user and then day order, so that the block is
+        nested in the user block (see
+        :func:`fmrec.solvers.coordinate.rating_order`). Each row holds its
+        month and, where the user rated on that day in training, the
+        indicator of that user-day.
+        """
+        n = len(user_index)
+        if self.time_block_ is not None:
+            return self.time_block_, self._month_column(timestamps, n)
+        if timestamps is None:
+            keys = np.full(n, -1, dtype=np.int64)
+        else:
+            keys = user_day_keys(user_index, timestamps)
+        row_keys, first, index = np.unique(keys, return_index=True, return_inverse=True)
+        n_rows = row_keys.size
+        parts = []
+        if self.months_ is not None:
+            months = self._month_column(
+                None if timestamps is None else np.asarray(timestamps)[first], n_rows
+            )
+            width = self.months_[1] - self.months_[0] + 1
+            ones = np.ones(n_rows)
+            parts.append(
+                sp.csr_matrix((ones, (np.arange(n_rows), months)), (n_rows, width))
+            )
+        known = np.searchsorted(self.user_days_, row_keys)
+        known = np.minimum(known, max(self.user_days_.size - 1, 0))
+        found = (row_keys >= 0) & (self.user_days_[known] == row_keys)
+        rows = np.flatnonzero(found)
+        parts.append(
+            sp.csr_matrix(
+                (np.ones(rows.size), (rows, known[found])),
+                (n_rows, self.user_days_.size),
+            )
+        )
+        return sp.hstack(parts, format="csr"), index.astype(np.int64)
 
 
 def _matrix(arrays: dict[str, np.ndarray], name: str) -> sp.csr_matrix:
@@ -335,6 +410,18 @@ def _item_attributes(items: pd.DataFrame, item_ids: np.ndarray) -> sp.csr_matrix
     decades = pd.Series(table["year"].to_numpy(dtype="float64") // 10 * 10)
     decades = decades.where(decades.notna(), None)
     return sp.hstack([genre_matrix, _one_hot(decades)], format="csr")
+
+
+def user_day_keys(user_index: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
+    """Return one int64 key per (user index, UTC calendar day) pair.
+
+    Keys sort by user and then day. For an unknown user (index -1) the key
+    is negative and depends on the day only.
+    """
+    user_index = np.asarray(user_index, dtype=np.int64)
+    days = np.asarray(timestamps, dtype=np.int64) // SECONDS_PER_DAY
+    days &= (1 << DAY_BITS) - 1
+    return np.where(user_index >= 0, (user_index << DAY_BITS) | days, -1 - days)
 
 
 def month_index(timestamps: np.ndarray) -> np.ndarray:

@@ -133,6 +133,7 @@ def factor_sweeps(
     mu_v,
     normals,
     sample,
+    in_order,
 ):  # pragma: no cover
     """Update every factor of every feature: for f = 1..k, block after block.
 
@@ -142,6 +143,8 @@ def factor_sweeps(
     shape (k, n_block_rows): per factor, the block rows' factor sums and sums
     of squared terms, updated in place with ``V`` and the residuals) and
     ``normals`` (shape (k, n_block_columns), N(0, 1) draws for MCMC).
+    ``in_order[b]`` says that ``indexes[b]`` never decreases; block 0 must be
+    in order (the caller sorts the ratings by it).
     """
     n_blocks = len(indexes)
     n_factors = V.shape[1]
@@ -184,6 +187,7 @@ def factor_sweeps(
                     total,
                     indexes[b + 1],
                     rows,
+                    in_order[b + 1],
                 )
             elif f + 1 < n_factors:
                 rows = _start_rows(counts[0], qs[0][f + 1], s2s[0][f + 1])
@@ -219,10 +223,13 @@ def _apply_then_next_factor(
     indexes, b, dq, q_before, shift, residuals, total, qs, f, rows
 ):  # pragma: no cover
     """Apply the last block's change, then start factor f in the same pass:
-    set ``total`` to the factor-f sums and add block 0's per-row sums."""
+    set ``total`` to the factor-f sums and add block 0's per-row sums (block
+    0 is in order; see :func:`_apply_then_sum`)."""
     index = indexes[b]
     first = indexes[0]
     first_q = qs[0][f]
+    current = first[0] if residuals.size else 0
+    sum_e = sum_ec = sum_c = sum_cc = 0.0
     for r in range(residuals.size):
         u = index[r]
         residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
@@ -231,25 +238,72 @@ def _apply_then_next_factor(
             value += qs[block][f][indexes[block][r]]
         total[r] = value
         v = first[r]
-        _accumulate(rows[v], residuals[r], value - first_q[v])
+        if v != current:
+            _store(rows[current], sum_e, sum_ec, sum_c, sum_cc)
+            sum_e = sum_ec = sum_c = sum_cc = 0.0
+            current = v
+        error = residuals[r]
+        other = value - first_q[v]
+        sum_e += error
+        sum_ec += error * other
+        sum_c += other
+        sum_cc += other * other
+    if residuals.size:
+        _store(rows[current], sum_e, sum_ec, sum_c, sum_cc)
 
 
 @njit(cache=True, nogil=True)
 def _apply_then_sum(
-    index, dq, q_before, shift, residuals, total, next_index, next_rows
+    index, dq, q_before, shift, residuals, total, next_index, next_rows, in_order
 ):  # pragma: no cover
     """Apply one block's change to the residuals and sum the next block's rows.
 
     The block's part of the output is q c + q^2/2 - s2/2 per rating, with c
     the other blocks' factor sum, so a rating of row u moves by
     dq c + (q^2 - q_before^2)/2 - (s2 - s2_before)/2.
+
+    When ``next_index`` is in order, a row's ratings are consecutive: their
+    sums are kept in local variables and stored once per row. Adding each
+    rating to the row in memory instead makes every addition wait for the
+    previous store, which takes about twice as long. Both add the same
+    numbers in the same order, so the results are identical.
     """
+    if not in_order:
+        for r in range(residuals.size):
+            u = index[r]
+            residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
+            total[r] += dq[u]
+            v = next_index[r]
+            _accumulate(next_rows[v], residuals[r], total[r] - next_rows[v, Q])
+        return
+    current = next_index[0] if residuals.size else 0
+    sum_e = sum_ec = sum_c = sum_cc = 0.0
     for r in range(residuals.size):
         u = index[r]
         residuals[r] -= dq[u] * (total[r] - q_before[u]) + shift[u]
         total[r] += dq[u]
         v = next_index[r]
-        _accumulate(next_rows[v], residuals[r], total[r] - next_rows[v, Q])
+        if v != current:
+            _store(next_rows[current], sum_e, sum_ec, sum_c, sum_cc)
+            sum_e = sum_ec = sum_c = sum_cc = 0.0
+            current = v
+        error = residuals[r]
+        other = total[r] - next_rows[v, Q]
+        sum_e += error
+        sum_ec += error * other
+        sum_c += other
+        sum_cc += other * other
+    if residuals.size:
+        _store(next_rows[current], sum_e, sum_ec, sum_c, sum_cc)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _store(row, sum_e, sum_ec, sum_c, sum_cc):  # pragma: no cover
+    """Add one row's collected sums to its working-array row."""
+    row[SUM_E] += sum_e
+    row[SUM_EC] += sum_ec
+    row[SUM_C] += sum_c
+    row[SUM_CC] += sum_cc
 
 
 @njit(cache=True, nogil=True)
