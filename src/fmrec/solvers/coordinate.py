@@ -158,7 +158,9 @@ class CoordinateSolver:
         if self.fit_linear:
             for state in self.states:
                 self._linear(state, params, rng)
-        self._factors(params, rng)
+        # A model of rank 0 has no factors, and the factor kernels need one.
+        if params.V.shape[1] > 0:
+            self._factors(params, rng)
         return float(np.sqrt(np.mean(self.residuals**2)))
 
     def _update_latent(self, rng: np.random.Generator) -> None:
