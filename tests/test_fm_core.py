@@ -228,6 +228,70 @@ def synthetic_ratings(n_users=60, n_items=40, n_rows=1500, seed=0):
     return X, y
 
 
+SOLVER_LOSSES = [
+    ("sgd", "squared"),
+    ("als", "squared"),
+    ("mcmc", "squared"),
+    ("sgd", "logistic"),
+    ("als", "probit"),
+    ("mcmc", "probit"),
+]
+
+
+def fit_small(solver, loss, **params):
+    X, y = synthetic_ratings(n_rows=600)
+    if loss != "squared":
+        y = (y > 3).astype(float)
+    model = FactorizationMachine(
+        3,
+        solver=solver,
+        loss=loss,
+        n_epochs=6,
+        early_stopping=False,
+        burn_in=2,
+        n_kept_samples=3,
+        random_state=0,
+        **params,
+    )
+    return X, model.fit(X, y)
+
+
+@pytest.mark.parametrize("solver, loss", SOLVER_LOSSES)
+def test_fit_without_linear_keeps_weights_zero(solver, loss):
+    X, model = fit_small(solver, loss, fit_linear=False)
+    np.testing.assert_array_equal(model.w_, np.zeros(X.shape[1]))
+    assert model.w0_ != 0.0
+    dense = X[:40].toarray()
+    naive = [naive_fm(row, model.w0_, np.zeros(X.shape[1]), model.V_) for row in dense]
+    np.testing.assert_allclose(
+        model.decision_function(X[:40]), naive, rtol=1e-12, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("solver, loss", SOLVER_LOSSES)
+def test_fit_without_bias_keeps_it_zero(solver, loss):
+    X, model = fit_small(solver, loss, fit_bias=False, reg_bias=3.0)
+    assert model.w0_ == 0.0
+    assert np.any(model.w_ != 0.0)
+    dense = X[:40].toarray()
+    naive = [naive_fm(row, 0.0, model.w_, model.V_) for row in dense]
+    np.testing.assert_allclose(
+        model.decision_function(X[:40]), naive, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_switches_are_parameters():
+    model = FactorizationMachine()
+    params = model.get_params()
+    assert params["fit_bias"] is True
+    assert params["fit_linear"] is True
+    assert params["reg_bias"] == 0.0
+    model.set_params(fit_bias=False, fit_linear=False, reg_bias=0.25)
+    assert model.get_params()["fit_bias"] is False
+    assert model.get_params()["fit_linear"] is False
+    assert model.get_params()["reg_bias"] == 0.25
+
+
 def test_fit_is_bitwise_reproducible():
     X, y = synthetic_ratings()
     first = FactorizationMachine(8, n_epochs=5, random_state=7).fit(X, y)
