@@ -157,7 +157,7 @@ def test_sgd_epoch_matches_python_loop(reg_bias, fit_bias, fit_linear):
         np.testing.assert_array_equal(fast[1], w)
 
 
-def test_sgd_bias_step_with_penalty_matches_hand_computation():
+def test_sgd_penalised_bias_step_by_hand():
     # One sample with features 0 and 2 set to 1 and target 4, k = 1.
     X = sp.csr_matrix(np.array([[1.0, 0.0, 1.0]]))
     y = np.array([4.0])

@@ -60,8 +60,9 @@ _PARAMETERS_TAIL = """    reg_w : float, default=0.01
     reg_v : float, default=0.01
         L2 penalty on the factors, in the same sense.
     reg_bias : float, default=0.0
-        L2 penalty on the bias, in the same sense; for MCMC the fixed
-        precision of the bias prior N(0, 1/reg_bias), where 0 is a flat prior.
+        L2 penalty on the bias, in the same sense, except that for MCMC it is
+        the fixed precision of the bias prior N(0, 1/reg_bias), where 0 gives
+        a flat prior.
     fit_bias : bool, default=True
         Learn the bias. When False, ``w0_`` stays 0.
     fit_linear : bool, default=True

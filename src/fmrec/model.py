@@ -106,16 +106,16 @@ class FactorizationMachine:
         L2 penalty on the factors, in the same sense as ``reg_w`` (defaults:
         SGD 0.05, ALS 20.0, MCMC 1.0).
     reg_bias : float, default=0.0
-        L2 penalty on the bias w0: for SGD it applies at every step, for ALS
-        it is the total penalty, giving w0 = sum_r (y_r - yhat_r + w0) /
-        (n_rows + reg_bias), and for MCMC it is the fixed precision of the
-        bias prior N(0, 1/reg_bias), where 0 is a flat prior. It has no
-        effect when ``fit_bias`` is False.
+        L2 penalty on the bias w0. SGD applies it at every step. For ALS it
+        is the total penalty, so the bias update is w0 = sum_r (y_r - yhat_r
+        + w0) / (n_rows + reg_bias). For MCMC it is the fixed precision of
+        the bias prior N(0, 1/reg_bias), where 0 gives a flat prior. It has
+        no effect when ``fit_bias`` is False.
     fit_bias : bool, default=True
         Learn the bias w0. When False, w0 stays 0.
     fit_linear : bool, default=True
         Learn the linear weights w. When False, w stays all 0 and the model
-        has only the bias and the pairwise terms; MCMC then draws no prior
+        has only the bias and the pairwise terms. MCMC then draws no prior
         for w.
     init_std : float, default=0.05
         Standard deviation of the normal distribution the factors start from.

@@ -87,8 +87,8 @@ class CoordinateSolver:
 
     With ``probit=True`` the targets are binary labels (positive or not) and
     the model is the probit FM of :meth:`_update_latent`. ``reg_bias`` is the
-    bias penalty of ALS and the fixed prior precision of the bias for MCMC;
-    ``fit_bias``/``fit_linear`` False leave w0 or w as they are.
+    bias penalty of ALS and the fixed prior precision of the bias for MCMC.
+    With ``fit_bias`` or ``fit_linear`` False, w0 or w keep their values.
     """
 
     def __init__(
