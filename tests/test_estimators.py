@@ -34,6 +34,8 @@ CHECKED_ESTIMATORS = [
     FMClassifier(solver="als", n_epochs=10, random_state=0),
     FMRegressor(solver="mcmc", n_epochs=20, burn_in=5, random_state=0),
     FMClassifier(solver="mcmc", n_epochs=20, burn_in=5, random_state=0),
+    FMRegressor(reg_bias=0.5, n_epochs=30, random_state=0),
+    FMClassifier(solver="als", fit_bias=False, n_epochs=10, random_state=0),
 ]
 
 # No check is excluded or expected to fail. The one check scikit-learn skips in
@@ -249,6 +251,57 @@ def test_regressor_partial_fit_continues_from_last_call():
     np.testing.assert_array_equal(estimator.w_, params.w)
     assert estimator.w0_ == params.w0[0]
     assert estimator.n_iter_ == 2
+
+
+def test_partial_fit_passes_bias_switches():
+    X, y = one_hot_ratings(seed=8, n_rows=300)
+    estimator = FMRegressor(
+        3, learning_rate=0.02, reg_bias=0.3, fit_linear=False, random_state=6
+    )
+    estimator.partial_fit(X, y)
+
+    rng = np.random.default_rng(6)
+    params = FMParams.initial(X.shape[1], 3, 0.1, rng)
+    rows = Rows.from_sparse(X, y)
+    sgd_pass(
+        rows,
+        params,
+        rng,
+        0.02,
+        0.01,
+        0.01,
+        SQUARED_LOSS,
+        reg_bias=0.3,
+        fit_linear=False,
+    )
+    np.testing.assert_array_equal(estimator.V_, params.V)
+    np.testing.assert_array_equal(estimator.w_, np.zeros(X.shape[1]))
+    assert estimator.w0_ == params.w0[0]
+
+
+@pytest.mark.parametrize("solver", ["sgd", "als", "mcmc"])
+def test_estimators_keep_fixed_terms_zero(solver):
+    X, y = one_hot_ratings(seed=11, n_rows=300)
+    kwargs = dict(n_epochs=5, burn_in=2, random_state=0, solver=solver)
+    no_linear = FMRegressor(2, fit_linear=False, **kwargs).fit(X, y)
+    np.testing.assert_array_equal(no_linear.w_, np.zeros(X.shape[1]))
+    assert no_linear.w0_ != 0.0
+    no_bias = FMClassifier(2, fit_bias=False, **kwargs).fit(X, y > 3)
+    assert no_bias.w0_ == 0.0
+    assert np.any(no_bias.w_ != 0.0)
+
+
+def test_grid_search_over_bias_switches():
+    X, y = one_hot_ratings(seed=12, n_rows=300)
+    search = GridSearchCV(
+        FMRegressor(2, n_epochs=5, random_state=0),
+        {"fit_linear": [True, False], "reg_bias": [0.0, 1.0]},
+        cv=KFold(3),
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert set(search.best_params_) == {"fit_linear", "reg_bias"}
+    expected_linear = search.best_params_["fit_linear"]
+    assert np.any(search.best_estimator_.w_ != 0.0) == expected_linear
 
 
 def test_classifier_partial_fit_maps_labels_to_signs():

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 
 from fmrec.exceptions import TrainingDivergedError
 from fmrec.kernels import fm_predict, fm_row_terms, sgd_epoch
+from fmrec.kernels.sgd import SQUARED_LOSS
 from fmrec.model import FactorizationMachine
 from fmrec.solvers.sgd import epoch_order
 
@@ -95,12 +96,38 @@ def test_sgd_step_matches_finite_difference_gradient():
     np.testing.assert_array_equal(new_V[inactive], V[inactive])
 
 
-def test_sgd_epoch_matches_python_loop():
+@pytest.mark.parametrize(
+    "reg_bias, fit_bias, fit_linear",
+    [
+        (0.0, True, True),
+        (0.5, True, True),
+        (0.5, False, True),
+        (0.0, True, False),
+        (0.5, False, False),
+    ],
+)
+def test_sgd_epoch_matches_python_loop(reg_bias, fit_bias, fit_linear):
     X, w0, w, V = random_problem(seed=3, n_rows=30)
     y = np.random.default_rng(3).normal(size=30)
     order = np.random.default_rng(4).permutation(30)
     fast = (np.array([w0]), w.copy(), V.copy())
-    sse = sgd_epoch(*csr_arrays(X), y, order, *fast, 0.01, 0.1, 0.05)
+    if (reg_bias, fit_bias, fit_linear) == (0.0, True, True):
+        # The call every existing caller makes, without the new arguments.
+        sse = sgd_epoch(*csr_arrays(X), y, order, *fast, 0.01, 0.1, 0.05)
+    else:
+        sse = sgd_epoch(
+            *csr_arrays(X),
+            y,
+            order,
+            *fast,
+            0.01,
+            0.1,
+            0.05,
+            SQUARED_LOSS,
+            reg_bias,
+            fit_bias,
+            fit_linear,
+        )
 
     ref_w0, ref_w, ref_V = w0, w.copy(), V.copy()
     dense = X.toarray()
@@ -115,13 +142,60 @@ def test_sgd_epoch_matches_python_loop():
             err * (np.outer(x, q) - ref_V * (x**2)[:, None])
             + 0.05 * ref_V * (x != 0)[:, None]
         )
-        ref_w0 -= 0.01 * err
-        ref_w = ref_w - 0.01 * grad_w
+        if fit_bias:
+            ref_w0 -= 0.01 * (err + reg_bias * ref_w0)
+        if fit_linear:
+            ref_w = ref_w - 0.01 * grad_w
         ref_V = ref_V - 0.01 * grad_V
     assert sse == pytest.approx(ref_sse, rel=1e-10)
     assert fast[0][0] == pytest.approx(ref_w0, abs=1e-12)
     np.testing.assert_allclose(fast[1], ref_w, atol=1e-12)
     np.testing.assert_allclose(fast[2], ref_V, atol=1e-12)
+    if not fit_bias:
+        assert fast[0][0] == w0
+    if not fit_linear:
+        np.testing.assert_array_equal(fast[1], w)
+
+
+def test_sgd_penalised_bias_step_by_hand():
+    # One sample with features 0 and 2 set to 1 and target 4, k = 1.
+    X = sp.csr_matrix(np.array([[1.0, 0.0, 1.0]]))
+    y = np.array([4.0])
+    w0 = np.array([0.5])
+    w = np.array([0.1, 0.0, 0.3])
+    V = np.array([[1.0], [0.0], [0.5]])
+    sse = sgd_epoch(
+        *csr_arrays(X), y, np.array([0]), w0, w, V, 0.1, 0.0, 0.0, SQUARED_LOSS, 0.5
+    )
+    # Prediction 0.5 + 0.1 + 0.3 + 1.0 * 0.5 = 1.4, so the error is -2.6 and
+    # w0 <- 0.5 - 0.1 * (-2.6 + 0.5 * 0.5) = 0.735.
+    assert sse == pytest.approx(2.6**2, rel=1e-12)
+    assert w0[0] == pytest.approx(0.735, rel=1e-12)
+    # w_j <- w_j - 0.1 * (-2.6 * 1): the bias penalty leaves the weights alone.
+    np.testing.assert_allclose(w, [0.36, 0.0, 0.56], rtol=1e-12)
+
+
+def test_sgd_bias_penalty_shrinks_fitted_bias():
+    """A bias-only model minimises 1/2 mean (y - w0)^2 + 1/2 reg_bias w0^2.
+
+    Its minimum is w0 = mean(y) / (1 + reg_bias). With a step size a = 0.001
+    the SGD iterate fluctuates around it with a standard deviation of about
+    sqrt(a var(y) / (2 (1 + reg_bias))), at most 0.042 for var(y) = 3.5 here,
+    so the tolerance of 0.15 is over 3.5 deviations.
+    """
+    X, y = synthetic_ratings()
+    kwargs = dict(
+        n_factors=0,
+        fit_linear=False,
+        learning_rate=0.001,
+        n_epochs=3,
+        early_stopping=False,
+        random_state=0,
+    )
+    free = FactorizationMachine(**kwargs).fit(X, y)
+    penalised = FactorizationMachine(reg_bias=1.0, **kwargs).fit(X, y)
+    assert free.w0_ == pytest.approx(y.mean(), abs=0.15)
+    assert penalised.w0_ == pytest.approx(y.mean() / 2.0, abs=0.15)
 
 
 @pytest.mark.parametrize("n_rows", [1, 4095, 4096, 4097, 10000])
@@ -152,6 +226,70 @@ def synthetic_ratings(n_users=60, n_items=40, n_rows=1500, seed=0):
     noise = 0.1 * rng.normal(size=n_rows)
     y = 3 + np.sum(user_f[users] * item_f[items], axis=1) + noise
     return X, y
+
+
+SOLVER_LOSSES = [
+    ("sgd", "squared"),
+    ("als", "squared"),
+    ("mcmc", "squared"),
+    ("sgd", "logistic"),
+    ("als", "probit"),
+    ("mcmc", "probit"),
+]
+
+
+def fit_small(solver, loss, **params):
+    X, y = synthetic_ratings(n_rows=600)
+    if loss != "squared":
+        y = (y > 3).astype(float)
+    model = FactorizationMachine(
+        3,
+        solver=solver,
+        loss=loss,
+        n_epochs=6,
+        early_stopping=False,
+        burn_in=2,
+        n_kept_samples=3,
+        random_state=0,
+        **params,
+    )
+    return X, model.fit(X, y)
+
+
+@pytest.mark.parametrize("solver, loss", SOLVER_LOSSES)
+def test_fit_without_linear_keeps_weights_zero(solver, loss):
+    X, model = fit_small(solver, loss, fit_linear=False)
+    np.testing.assert_array_equal(model.w_, np.zeros(X.shape[1]))
+    assert model.w0_ != 0.0
+    dense = X[:40].toarray()
+    naive = [naive_fm(row, model.w0_, np.zeros(X.shape[1]), model.V_) for row in dense]
+    np.testing.assert_allclose(
+        model.decision_function(X[:40]), naive, rtol=1e-12, atol=1e-12
+    )
+
+
+@pytest.mark.parametrize("solver, loss", SOLVER_LOSSES)
+def test_fit_without_bias_keeps_it_zero(solver, loss):
+    X, model = fit_small(solver, loss, fit_bias=False, reg_bias=3.0)
+    assert model.w0_ == 0.0
+    assert np.any(model.w_ != 0.0)
+    dense = X[:40].toarray()
+    naive = [naive_fm(row, 0.0, model.w_, model.V_) for row in dense]
+    np.testing.assert_allclose(
+        model.decision_function(X[:40]), naive, rtol=1e-12, atol=1e-12
+    )
+
+
+def test_switches_are_parameters():
+    model = FactorizationMachine()
+    params = model.get_params()
+    assert params["fit_bias"] is True
+    assert params["fit_linear"] is True
+    assert params["reg_bias"] == 0.0
+    model.set_params(fit_bias=False, fit_linear=False, reg_bias=0.25)
+    assert model.get_params()["fit_bias"] is False
+    assert model.get_params()["fit_linear"] is False
+    assert model.get_params()["reg_bias"] == 0.25
 
 
 def test_fit_is_bitwise_reproducible():
@@ -229,12 +367,24 @@ def test_divergence_raises_and_keeps_previous_fit():
         ("n_epochs", 0),
         ("validation_fraction", 0.9),
         ("init_std", float("nan")),
+        ("reg_bias", -0.5),
+        ("reg_bias", float("inf")),
+        ("reg_bias", None),
+        ("fit_bias", "no"),
+        ("fit_linear", 0),
     ],
 )
 def test_invalid_hyperparameter_is_named(name, value):
     X, y = synthetic_ratings()
     model = FactorizationMachine(**{name: value})
     with pytest.raises(ValueError, match=f"'{name}' parameter of FactorizationMachine"):
+        model.fit(X, y)
+
+
+def test_invalid_switch_message_shows_value():
+    X, y = synthetic_ratings()
+    model = FactorizationMachine(fit_linear="no")
+    with pytest.raises(ValueError, match="must be a bool. Got 'no' instead"):
         model.fit(X, y)
 
 

@@ -248,6 +248,138 @@ def test_validation_file_stops_sgd_early(files, tmp_path):
     np.testing.assert_array_equal(read_predictions(files["out"]), expected)
 
 
+# --- -dim and -regular ----------------------------------------------------------------
+
+
+def run_cli(files, method, *extra):
+    args = ["libfm", "-task", "r", "-train", str(files["train_r"])]
+    args += ["-test", str(files["test_r"]), "-method", method, "-iter", "10"]
+    args += ["-learn_rate", "0.05", "-init_stdev", "0.2", "-seed", "4"]
+    args += ["-out", str(files["out"]), *extra]
+    assert main(args) == 0
+    return read_predictions(files["out"])
+
+
+def fit_reference(files, method, **params):
+    data, model = reference_model(
+        files["train_r"],
+        files["test_r"],
+        n_factors=params.pop("n_factors", 4),
+        solver=method,
+        learning_rate=0.05,
+        init_std=0.2,
+        n_epochs=10,
+        early_stopping=False,
+        burn_in=0,
+        n_kept_samples=10,
+        target_range=(1.0, 5.0),
+        random_state=4,
+        **params,
+    )
+    return data, model.fit(data["train"].X, data["train"].y)
+
+
+def naive_predictions(X, w0, w, V):
+    """The FM equation with the O(k n^2) double sum over feature pairs."""
+    out = []
+    for x in X.toarray():
+        total = w0 + float(w @ x)
+        for j in range(x.size):
+            for m in range(j + 1, x.size):
+                total += float(V[j] @ V[m]) * x[j] * x[m]
+        out.append(total)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("method", ["sgd", "als", "mcmc"])
+@pytest.mark.parametrize(
+    "dim, fit_bias, fit_linear",
+    [("0,1,4", False, True), ("1,0,4", True, False), ("0,0,4", False, False)],
+)
+def test_dim_switches_off_bias_and_linear(files, method, dim, fit_bias, fit_linear):
+    predictions = run_cli(files, method, "-dim", dim, "-regular", "0,0.01,0.02")
+    data, model = fit_reference(
+        files,
+        method,
+        fit_bias=fit_bias,
+        fit_linear=fit_linear,
+        reg_w=0.01,
+        reg_v=0.02,
+    )
+    np.testing.assert_array_equal(predictions, model.predict(data["test"].X))
+    if fit_bias:
+        assert model.w0_ != 0.0
+    else:
+        assert model.w0_ == 0.0
+    if fit_linear:
+        assert np.any(model.w_ != 0.0)
+    else:
+        np.testing.assert_array_equal(model.w_, np.zeros(6))
+    # The outputs are the FM equation with the fixed terms at 0, and the
+    # file contains them clipped to the training ratings' range.
+    w0 = model.w0_ if fit_bias else 0.0
+    w = model.w_ if fit_linear else np.zeros(6)
+    expected = naive_predictions(data["test"].X, w0, w, model.V_)
+    outputs = model.decision_function(data["test"].X)
+    np.testing.assert_allclose(outputs, expected, rtol=1e-12)
+    np.testing.assert_allclose(predictions, np.clip(expected, 1.0, 5.0), rtol=1e-12)
+
+
+def test_dim_all_zero_predicts_clipped_zero(files):
+    # With k0 = k1 = k2 = 0 every output is 0, clipped to the lowest rating 1.
+    predictions = run_cli(files, "als", "-dim", "0,0,0")
+    np.testing.assert_array_equal(predictions, [1.0, 1.0])
+
+
+def test_dim_rank_zero_als_is_linear_model(files):
+    predictions = run_cli(files, "als", "-dim", "1,1,0", "-regular", "0,0.5,0")
+    data, model = fit_reference(files, "als", n_factors=0, reg_w=0.5, reg_v=0.0)
+    np.testing.assert_array_equal(predictions, model.predict(data["test"].X))
+    assert model.V_.shape == (6, 0)
+
+
+@pytest.mark.parametrize("method", ["sgd", "als", "mcmc"])
+@pytest.mark.parametrize(
+    "regular, penalties",
+    [("0.1", (0.1, 0.1, 0.1)), ("0.5,0.1,0.1", (0.5, 0.1, 0.1))],
+)
+def test_regular_sets_bias_penalty(files, method, regular, penalties):
+    predictions = run_cli(files, method, "-dim", "1,1,4", "-regular", regular)
+    reg_bias, reg_w, reg_v = penalties
+    data, model = fit_reference(
+        files, method, reg_bias=reg_bias, reg_w=reg_w, reg_v=reg_v
+    )
+    np.testing.assert_array_equal(predictions, model.predict(data["test"].X))
+    # The bias penalty changes the fit: the same run without it differs.
+    _, free = fit_reference(files, method, reg_w=reg_w, reg_v=reg_v)
+    assert free.w0_ != model.w0_
+
+
+@pytest.mark.parametrize("regular, expected", [("3,0,0", 20 / 9), ("0", 20 / 6)])
+def test_regular_bias_penalty_als_bias_only(files, regular, expected):
+    # With -dim '1,0,0' the model is w0 alone, and ALS sets it to
+    # sum(y) / (n + r0) = (5 + 3 + 4 + 1 + 2 + 5) / (6 + r0).
+    predictions = run_cli(files, "als", "-dim", "1,0,0", "-regular", regular)
+    np.testing.assert_allclose(predictions, [expected, expected], rtol=1e-12)
+
+
+def test_regular_bias_penalty_is_mcmc_prior(files):
+    """MCMC draws the bias from the prior N(0, 1/r0) times the likelihood.
+
+    With r0 = 1e9 the bias stays within about 1e-4 of 0, so every prediction
+    is clipped up to the lowest training rating, 1. With r0 = 0 the prior is
+    flat and the bias averages 50 draws around the mean rating 20/6. Each
+    draw has a standard deviation of roughly 0.6 (1 / sqrt(alpha n), with the
+    noise precision alpha near 0.5 for these ratings), so their mean stays
+    within 0.5 of 20/6.
+    """
+    tight = run_cli(files, "mcmc", "-dim", "1,0,0", "-regular", "1e9,0,0")
+    np.testing.assert_array_equal(tight, [1.0, 1.0])
+    flat = run_cli(files, "mcmc", "-dim", "1,0,0", "-regular", "0", "-iter", "50")
+    assert flat[0] == flat[1]
+    assert flat[0] == pytest.approx(20 / 6, abs=0.5)
+
+
 # --- rejected options and values ----------------------------------------------------
 
 
@@ -265,15 +397,17 @@ def test_validation_file_stops_sgd_early(files, tmp_path):
         (["-load_model", "m.fm"], "-load_model (loading a saved model)"),
         (["-method", "sgda"], "-method sgda (SGD with adaptive regularisation)"),
         (["-method", "lbfgs"], "-method 'lbfgs' is invalid"),
-        (["-dim", "0,1,8"], "switches off the bias or the linear weights"),
-        (["-dim", "1,0,8"], "switches off the bias or the linear weights"),
-        (["-dim", "1,1"], "expected three integers"),
-        (["-dim", "1,1,2.5"], "expected three integers"),
-        (["-regular", "0.01"], "sets a bias penalty r0=0.01"),
-        (["-regular", "0.1,0,0"], "use -regular '0,0,0'"),
-        (["-regular", "0,1"], "expected 'r0,r1,r2' or a single value"),
-        (["-regular", "0,x,1"], "expected comma-separated numbers"),
+        (["-dim", "2,1,8"], "-dim '2,1,8' is invalid: k0 (bias) and k1"),
+        (["-dim", "1,3,8"], "-dim '1,3,8' is invalid: k0 (bias) and k1"),
+        (["-dim", "1,1"], "-dim '1,1' is invalid: expected three integers"),
+        (["-dim", "1,1,2.5"], "-dim '1,1,2.5' is invalid: expected three integers"),
+        (["-dim", "1,-1,8"], "-dim '1,-1,8' is invalid: values must be finite"),
+        (["-dim", "a,1,8"], "-dim 'a,1,8' is invalid: expected comma-separated"),
+        (["-regular", "0,1"], "-regular '0,1' is invalid: expected 'r0,r1,r2'"),
+        (["-regular", "0,x,1"], "-regular '0,x,1' is invalid: expected comma"),
+        (["-regular", "-1"], "-regular '-1' is invalid: values must be finite"),
         (["-regular", "0,-1,1"], "values must be finite and >= 0"),
+        (["-regular", "inf,0,0"], "-regular 'inf,0,0' is invalid: values must be"),
         (["-iter", "0"], "-iter must be at least 1"),
         (["-task", "x"], "argument -task: invalid choice"),
     ],

@@ -1,5 +1,6 @@
 """Encoding, splitting, recommending and persistence on small hand-made data."""
 
+import json
 import os
 
 import numpy as np
@@ -204,6 +205,52 @@ def test_save_load_round_trip_is_bitwise(fitted, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["model.fmrec"]
 
 
+@pytest.mark.parametrize(
+    "switches",
+    [
+        {"fit_bias": False, "reg_bias": 0.5},
+        {"fit_linear": False},
+        {"fit_bias": False, "fit_linear": False},
+        {"reg_bias": 0.5},
+    ],
+)
+def test_save_load_keeps_bias_switches(switches, tmp_path):
+    ratings = make_ratings()
+    model = FactorizationMachine(
+        4, n_epochs=5, early_stopping=False, random_state=0, **switches
+    )
+    rec = Recommender(model).fit(ratings, make_items(), rating_range=(1.0, 5.0))
+    loaded = persistence.load(persistence.save(rec, tmp_path / "model.fmrec"))
+    for name, value in switches.items():
+        assert getattr(loaded.model, name) == value
+    assert loaded.model.get_params() == rec.model.get_params()
+    users, items = ratings["user_id"].to_numpy(), ratings["item_id"].to_numpy()
+    np.testing.assert_array_equal(
+        loaded.predict(users, items), rec.predict(users, items)
+    )
+    assert loaded.model.w0_ == rec.model.w0_
+    np.testing.assert_array_equal(loaded.model.w_, rec.model.w_)
+
+
+def test_load_model_saved_without_bias_switches(fitted, tmp_path):
+    """Files written before the bias switches existed load with the defaults."""
+    rec, ratings = fitted
+    path = persistence.save(rec, tmp_path / "model.fmrec")
+    with np.load(path) as archive:
+        meta = json.loads(archive["meta"].tobytes().decode())
+    for name in ("fit_bias", "fit_linear", "reg_bias"):
+        del meta["params"][name]
+    rewrite_archive(path, meta=np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    loaded = persistence.load(path)
+    assert loaded.model.fit_bias is True
+    assert loaded.model.fit_linear is True
+    assert loaded.model.reg_bias == 0.0
+    users, items = ratings["user_id"].to_numpy(), ratings["item_id"].to_numpy()
+    np.testing.assert_array_equal(
+        loaded.predict(users, items), rec.predict(users, items)
+    )
+
+
 def test_load_rejects_truncated_file(fitted, tmp_path):
     rec, _ = fitted
     path = persistence.save(rec, tmp_path / "model.fmrec")
@@ -293,6 +340,36 @@ def test_fold_in_recovers_trained_user(fitted):
     np.testing.assert_allclose(
         item_factors[items].T @ residual, m * reg_v * factors, atol=1e-9
     )
+
+
+def test_fold_in_without_linear_weights_fixes_bias():
+    """A model without linear weights folds in the factors alone."""
+    ratings = make_ratings()
+    model = FactorizationMachine(
+        4, n_epochs=5, early_stopping=False, fit_linear=False, random_state=0
+    )
+    rec = Recommender(model).fit(ratings, make_items(), rating_range=(1.0, 5.0))
+    user = int(ratings["user_id"].iloc[0])
+    own = ratings[ratings["user_id"] == user]
+    bias, factors = rec.fold_in(dict(zip(own["item_id"], own["rating"], strict=True)))
+    assert bias == 0.0
+    items = rec.encoder_.items.lookup(own["item_id"].to_numpy())
+    scalar, item_factors = rec._catalogue_terms()
+    residual = (
+        own["rating"].to_numpy()
+        - rec.model.w0_
+        - scalar[items]
+        - item_factors[items] @ factors
+    )
+    # The factor part of the ridge objective's gradient is zero.
+    m = len(own)
+    reg_v = rec.model.regularization()[1]
+    np.testing.assert_allclose(
+        item_factors[items].T @ residual, m * reg_v * factors, atol=1e-9
+    )
+    # The residuals have a non-zero mean, so a solve that also fitted a user
+    # bias would have given other factors.
+    assert abs(residual.mean()) > 1e-3
 
 
 def test_recommend_for_ratings_skips_rated(fitted):

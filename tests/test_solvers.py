@@ -51,7 +51,7 @@ def random_blocks(
     return blocks, y
 
 
-def penalised_loss(X, y, params, reg_w, reg_v):
+def penalised_loss(X, y, params, reg_w, reg_v, reg_bias=0.0):
     predicted = fm_predict(
         X.indptr.astype(np.int64),
         X.indices.astype(np.int32),
@@ -61,10 +61,11 @@ def penalised_loss(X, y, params, reg_w, reg_v):
         params.V,
     )
     error = y - predicted
-    return error @ error + reg_w * params.w @ params.w + reg_v * np.sum(params.V**2)
+    penalty = reg_bias * params.w0[0] ** 2 + reg_w * params.w @ params.w
+    return error @ error + penalty + reg_v * np.sum(params.V**2)
 
 
-def naive_coordinate_step(X, y, params, setter, reg_w, reg_v):
+def naive_coordinate_step(X, y, params, setter, reg_w, reg_v, reg_bias=0.0):
     """Minimise the penalised loss along one coordinate by fitting a parabola.
 
     The loss is quadratic in any single FM parameter, so three evaluations
@@ -73,20 +74,19 @@ def naive_coordinate_step(X, y, params, setter, reg_w, reg_v):
     values = []
     for theta in (0.0, 1.0, 2.0):
         setter(theta)
-        values.append(penalised_loss(X, y, params, reg_w, reg_v))
+        values.append(penalised_loss(X, y, params, reg_w, reg_v, reg_bias))
     curvature = values[0] - 2 * values[1] + values[2]
     slope = values[1] - values[0] - curvature / 2
     setter(-slope / curvature)
 
 
-def naive_als_sweep(X, y, params, offsets_and_widths, reg_w, reg_v):
+def naive_als_sweep(X, y, params, offsets_and_widths, reg_w, reg_v, reg_bias=0.0):
     """One ALS sweep in fmrec's order: bias, weights by block, factor by factor."""
 
     def set_w0(theta):
         params.w0[0] = theta
 
-    # The bias is not penalised, and penalised_loss leaves it out.
-    naive_coordinate_step(X, y, params, set_w0, reg_w, reg_v)
+    naive_coordinate_step(X, y, params, set_w0, reg_w, reg_v, reg_bias)
 
     for offset, width in offsets_and_widths:
         for j in range(offset, offset + width):
@@ -134,9 +134,15 @@ def test_blocks_with_missing_rows_predict_zero_part():
 
 
 @pytest.mark.parametrize(
-    "reg_w, reg_v, nested", [(0.5, 0.8, False), (2.0, 0.1, False), (0.5, 0.8, True)]
+    "reg_w, reg_v, reg_bias, nested",
+    [
+        (0.5, 0.8, 0.0, False),
+        (2.0, 0.1, 0.0, False),
+        (0.5, 0.8, 40.0, False),
+        (0.5, 0.8, 0.0, True),
+    ],
 )
-def test_als_sweep_minimises_each_coordinate(reg_w, reg_v, nested):
+def test_als_sweep_minimises_each_coordinate(reg_w, reg_v, reg_bias, nested):
     blocks, y = random_blocks(nested=nested)
     n_factors = 3
     groups = np.zeros(blocks.n_features, dtype=np.int64)
@@ -154,6 +160,7 @@ def test_als_sweep_minimises_each_coordinate(reg_w, reg_v, nested):
         sample=False,
         reg_w=np.array([reg_w]),
         reg_v=np.array([reg_v]),
+        reg_bias=reg_bias,
     )
     solver.iterate(fast, np.random.default_rng(0))
     # The nested block's sums take the in-order path of the kernels.
@@ -161,7 +168,7 @@ def test_als_sweep_minimises_each_coordinate(reg_w, reg_v, nested):
 
     naive = start.copy()
     layout = [(b.offset, b.n_columns) for b in blocks.blocks]
-    naive_als_sweep(blocks.to_sparse(), y, naive, layout, reg_w, reg_v)
+    naive_als_sweep(blocks.to_sparse(), y, naive, layout, reg_w, reg_v, reg_bias)
 
     assert fast.w0[0] == pytest.approx(naive.w0[0], abs=1e-9)
     np.testing.assert_allclose(fast.w, naive.w, atol=1e-9)
@@ -182,6 +189,166 @@ def test_rating_order_sorts_nested_blocks():
     np.testing.assert_array_equal(
         order, np.argsort(plain.blocks[0].index, kind="stable")
     )
+
+
+def hand_written_blocks():
+    """Three ratings of two users (features 0, 1) for two items (2, 3)."""
+    users = Block(sp.identity(2, format="csr"), np.array([0, 0, 1]), 0)
+    items = Block(sp.identity(2, format="csr"), np.array([0, 1, 0]), 2)
+    return Blocks([users, items]), np.array([4.0, 2.0, 5.0])
+
+
+def hand_written_start():
+    """w0 = 0.5, w = (0.1, -0.2, 0.3, 0) and one factor v = (1, 0, 0.5, 2).
+
+    The predictions are 0.5 + 0.1 + 0.3 + 1 * 0.5 = 1.4, 0.5 + 0.1 + 0 +
+    1 * 2 = 2.6 and 0.5 - 0.2 + 0.3 + 0 * 0.5 = 0.6, so the residuals are
+    2.6, -0.6 and 4.4, which sum to 6.4.
+    """
+    w = np.array([0.1, -0.2, 0.3, 0.0])
+    V = np.array([[1.0], [0.0], [0.5], [2.0]])
+    return FMParams(np.array([0.5]), w, V)
+
+
+@pytest.mark.parametrize(
+    "reg_bias, expected",
+    [
+        # (sum of residuals + n w0_old) / (n + reg_bias) = (6.4 + 1.5) / (3 + r0)
+        (0.0, 7.9 / 3.0),
+        (2.0, 7.9 / 5.0),
+        (37.0, 7.9 / 40.0),
+    ],
+)
+def test_als_bias_update_is_penalised_closed_form(reg_bias, expected):
+    blocks, y = hand_written_blocks()
+    params = hand_written_start()
+    groups = np.zeros(4, dtype=np.int64)
+    solver = CoordinateSolver(
+        blocks,
+        y,
+        groups,
+        1,
+        1,
+        sample=False,
+        reg_w=np.ones(1),
+        reg_v=np.ones(1),
+        reg_bias=reg_bias,
+    )
+    # The sweep updates the bias first, and no later step changes it.
+    solver.iterate(params, np.random.default_rng(0))
+    assert params.w0[0] == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("sample", [False, True])
+def test_coordinate_sweeps_skip_fixed_terms(sample):
+    blocks, y = hand_written_blocks()
+    groups = np.zeros(4, dtype=np.int64)
+    start = hand_written_start()
+    start.w0[0] = 0.0
+    start.w[:] = 0.0
+    params = start.copy()
+    solver = CoordinateSolver(
+        blocks,
+        y,
+        groups,
+        1,
+        1,
+        sample=sample,
+        reg_w=np.ones(1),
+        reg_v=np.ones(1),
+        reg_bias=2.0,
+        fit_bias=False,
+        fit_linear=False,
+    )
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        solver.iterate(params, rng)
+    assert params.w0[0] == 0.0
+    np.testing.assert_array_equal(params.w, np.zeros(4))
+    # The factors still move, and the residuals follow them exactly.
+    assert not np.array_equal(params.V, start.V)
+    predicted = solver.data.predict(0.0, params.w, params.V)
+    np.testing.assert_allclose(solver.residuals, solver.y - predicted, atol=1e-12)
+
+
+def test_als_without_bias_keeps_it_zero():
+    blocks, y, _ = generate_fm_data(seed=9, n_ratings=600)
+    model = FactorizationMachine(
+        2,
+        solver="als",
+        fit_bias=False,
+        reg_bias=5.0,
+        n_epochs=6,
+        early_stopping=False,
+        random_state=0,
+    ).fit(blocks, y)
+    assert model.w0_ == 0.0
+    # Without the bias the linear weights carry the mean rating of about 3.
+    assert model.w_.mean() > 0.5
+
+
+def test_mcmc_bias_prior_uses_reg_bias():
+    """MCMC draws the bias from N(0, 1/reg_bias) times the likelihood.
+
+    The model is the bias alone (no factors, no linear weights) on 2000
+    targets from N(3, 1). With a flat prior (reg_bias = 0) the posterior is
+    N(mean(y), 1/(alpha n)) with alpha near 1, a standard deviation of about
+    0.022, so the sample mean of w0 lies within 0.1 of mean(y). With
+    reg_bias = 1e9 the posterior mean is alpha n mean(y) / (alpha n + 1e9),
+    about 6e-6, and the standard deviation 1 / sqrt(1e9 + alpha n), about
+    3e-5, so w0 stays within 1e-3 of 0.
+    """
+    rng = np.random.default_rng(10)
+    n = 2000
+    X = sp.csr_matrix(np.ones((n, 1)))
+    y = rng.normal(3.0, 1.0, n)
+    kwargs = dict(
+        n_factors=0,
+        solver="mcmc",
+        fit_linear=False,
+        n_epochs=60,
+        burn_in=10,
+        n_kept_samples=50,
+        random_state=0,
+    )
+    flat = FactorizationMachine(reg_bias=0.0, **kwargs).fit(X, y)
+    tight = FactorizationMachine(reg_bias=1e9, **kwargs).fit(X, y)
+    assert flat.w0_ == pytest.approx(y.mean(), abs=0.1)
+    assert abs(tight.w0_) < 1e-3
+    np.testing.assert_array_equal(flat.w_, np.zeros(1))
+    np.testing.assert_array_equal(tight.w_, np.zeros(1))
+
+
+def test_als_rank_zero_matches_ridge_regression():
+    """With no factors ALS converges to ridge regression with a free bias.
+
+    The bias and the one-hot weights are strongly correlated, so coordinate
+    descent converges slowly: 1000 sweeps bring it within about 1e-10.
+    """
+    blocks, y, _ = generate_fm_data(seed=11, n_users=8, n_items=6, n_ratings=200)
+    X = blocks.to_sparse().toarray()
+    reg_w = 0.7
+    model = FactorizationMachine(
+        0, solver="als", reg_w=reg_w, n_epochs=1000, early_stopping=False
+    ).fit(blocks, y)
+    # Solve [1 X]' [1 X] theta + diag(0, reg_w, ...) theta = [1 X]' y directly.
+    design = np.hstack([np.ones((y.size, 1)), X])
+    penalty = np.diag(np.r_[0.0, np.full(X.shape[1], reg_w)])
+    theta = np.linalg.solve(design.T @ design + penalty, design.T @ y)
+    assert model.V_.shape == (X.shape[1], 0)
+    assert model.w0_ == pytest.approx(theta[0], abs=1e-8)
+    np.testing.assert_allclose(model.w_, theta[1:], atol=1e-8)
+
+
+def test_mcmc_rank_zero_fits_linear_model():
+    blocks, y, truth = generate_fm_data(seed=12, n_ratings=1000)
+    model = FactorizationMachine(
+        0, solver="mcmc", n_epochs=30, burn_in=5, n_kept_samples=10, random_state=0
+    ).fit(blocks, y)
+    assert model.V_.shape == (blocks.n_features, 0)
+    # The bias and linear terms alone explain part of the spread of y.
+    error = model.predict(blocks) - y
+    assert np.sqrt(np.mean(error**2)) < 0.9 * np.std(y)
 
 
 def test_als_residuals_stay_exact():

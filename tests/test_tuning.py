@@ -107,3 +107,26 @@ def test_read_config_rejects_unknown_parameters(tmp_path):
     )
     with pytest.raises(ValueError, match=r"unknown parameters \['bogus'\]"):
         read_config(config)
+
+
+def test_config_sets_bias_switches(movielens_dir, tmp_path):
+    params = {
+        "solver": "sgd",
+        "n_factors": 4,
+        "n_epochs": 2,
+        "early_stopping": False,
+        "fit_linear": False,
+        "reg_bias": 0.5,
+    }
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"features": ["user", "item"], "params": params}))
+    assert read_config(config)["params"] == params
+
+    model = tmp_path / "model.fmrec"
+    args = ["train", "--data", str(movielens_dir / "ml-100k"), "--config"]
+    args += [str(config), "--out", str(model), "--no-progress"]
+    assert main(args) == 0
+    loaded = persistence.load(model).model
+    assert loaded.fit_linear is False
+    assert loaded.reg_bias == 0.5
+    np.testing.assert_array_equal(loaded.w_, np.zeros(loaded.w_.size))

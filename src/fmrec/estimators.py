@@ -59,6 +59,14 @@ _PARAMETERS_TAIL = """    reg_w : float, default=0.01
         ALS; the initial prior precision for MCMC).
     reg_v : float, default=0.01
         L2 penalty on the factors, in the same sense.
+    reg_bias : float, default=0.0
+        L2 penalty on the bias, in the same sense, except that for MCMC it is
+        the fixed precision of the bias prior N(0, 1/reg_bias), where 0 gives
+        a flat prior.
+    fit_bias : bool, default=True
+        Learn the bias. When False, ``w0_`` stays 0.
+    fit_linear : bool, default=True
+        Learn the linear weights. When False, ``w_`` stays all 0.
     init_std : float, default=0.1
         Standard deviation of the normal distribution the factors start from.
     n_epochs : int, default=50
@@ -124,6 +132,9 @@ class _FMEstimator(BaseEstimator):
         learning_rate: float = 0.01,
         reg_w: float = 0.01,
         reg_v: float = 0.01,
+        reg_bias: float = 0.0,
+        fit_bias: bool = True,
+        fit_linear: bool = True,
         init_std: float = 0.1,
         n_epochs: int = 50,
         early_stopping: bool = False,
@@ -140,6 +151,9 @@ class _FMEstimator(BaseEstimator):
         self.learning_rate = learning_rate
         self.reg_w = reg_w
         self.reg_v = reg_v
+        self.reg_bias = reg_bias
+        self.fit_bias = fit_bias
+        self.fit_linear = fit_linear
         self.init_std = init_std
         self.n_epochs = n_epochs
         self.early_stopping = early_stopping
@@ -168,6 +182,9 @@ class _FMEstimator(BaseEstimator):
             learning_rate=self.learning_rate,
             reg_w=self.reg_w,
             reg_v=self.reg_v,
+            reg_bias=self.reg_bias,
+            fit_bias=self.fit_bias,
+            fit_linear=self.fit_linear,
             init_std=self.init_std,
             n_epochs=self.n_epochs,
             early_stopping=self.early_stopping,
@@ -228,6 +245,9 @@ class _FMEstimator(BaseEstimator):
             self.reg_w,
             self.reg_v,
             loss,
+            reg_bias=float(self.reg_bias),
+            fit_bias=bool(self.fit_bias),
+            fit_linear=bool(self.fit_linear),
         )
         bad = params.first_non_finite()
         if bad is not None or not np.isfinite(total):
@@ -279,6 +299,9 @@ class FMRegressor(RegressorMixin, _FMEstimator):
         learning_rate: float = 0.001,
         reg_w: float = 0.01,
         reg_v: float = 0.01,
+        reg_bias: float = 0.0,
+        fit_bias: bool = True,
+        fit_linear: bool = True,
         init_std: float = 0.1,
         n_epochs: int = 50,
         early_stopping: bool = False,
@@ -297,6 +320,9 @@ class FMRegressor(RegressorMixin, _FMEstimator):
             learning_rate=learning_rate,
             reg_w=reg_w,
             reg_v=reg_v,
+            reg_bias=reg_bias,
+            fit_bias=fit_bias,
+            fit_linear=fit_linear,
             init_std=init_std,
             n_epochs=n_epochs,
             early_stopping=early_stopping,

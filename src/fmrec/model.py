@@ -29,7 +29,7 @@ import scipy.sparse as sp
 from scipy.special import expit, log_ndtr, ndtr
 
 from fmrec._validation import check_matrix, check_number, check_targets
-from fmrec.kernels.sgd import LOGISTIC_LOSS
+from fmrec.kernels.sgd import LOGISTIC_LOSS, SQUARED_LOSS
 from fmrec.solvers import FMParams, Rows, SGDSolver
 from fmrec.solvers.blocks import Blocks
 from fmrec.solvers.coordinate import CoordinateSolver
@@ -98,13 +98,25 @@ class FactorizationMachine:
     learning_rate : float, default=0.007
         SGD step size.
     reg_w : float, optional
-        L2 penalty on the linear weights (the bias is not penalised). For
-        SGD it applies at every step a feature takes part in (default 0.02);
-        for ALS it is the total penalty of the objective (default 1.0); for
-        MCMC it is the initial prior precision (default 1.0).
+        L2 penalty on the linear weights. For SGD it applies at every step a
+        feature takes part in (default 0.02); for ALS it is the total penalty
+        of the objective (default 1.0); for MCMC it is the initial prior
+        precision (default 1.0).
     reg_v : float, optional
         L2 penalty on the factors, in the same sense as ``reg_w`` (defaults:
         SGD 0.05, ALS 20.0, MCMC 1.0).
+    reg_bias : float, default=0.0
+        L2 penalty on the bias w0. SGD applies it at every step. For ALS it
+        is the total penalty, so the bias update is w0 = sum_r (y_r - yhat_r
+        + w0) / (n_rows + reg_bias). For MCMC it is the fixed precision of
+        the bias prior N(0, 1/reg_bias), where 0 gives a flat prior. It has
+        no effect when ``fit_bias`` is False.
+    fit_bias : bool, default=True
+        Learn the bias w0. When False, w0 stays 0.
+    fit_linear : bool, default=True
+        Learn the linear weights w. When False, w stays all 0 and the model
+        has only the bias and the pairwise terms. MCMC then draws no prior
+        for w.
     init_std : float, default=0.05
         Standard deviation of the normal distribution the factors start from.
     n_epochs : int, default=100
@@ -168,6 +180,9 @@ class FactorizationMachine:
         learning_rate: float = 0.007,
         reg_w: float | None = None,
         reg_v: float | None = None,
+        reg_bias: float = 0.0,
+        fit_bias: bool = True,
+        fit_linear: bool = True,
         init_std: float = 0.05,
         n_epochs: int = 100,
         early_stopping: bool = True,
@@ -185,6 +200,9 @@ class FactorizationMachine:
         self.learning_rate = learning_rate
         self.reg_w = reg_w
         self.reg_v = reg_v
+        self.reg_bias = reg_bias
+        self.fit_bias = fit_bias
+        self.fit_linear = fit_linear
         self.init_std = init_std
         self.n_epochs = n_epochs
         self.early_stopping = early_stopping
@@ -356,6 +374,13 @@ class FactorizationMachine:
         for name in ("reg_w", "reg_v"):
             if getattr(self, name) is not None:
                 check_number(owner, name, getattr(self, name), low=0)
+        check_number(owner, "reg_bias", self.reg_bias, low=0)
+        for name in ("fit_bias", "fit_linear"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise ValueError(
+                    f"The {name!r} parameter of {owner} must be a bool. "
+                    f"Got {getattr(self, name)!r} instead."
+                )
         check_number(owner, "init_std", self.init_std, low=0)
         check_number(owner, "n_epochs", self.n_epochs, low=1, integer=True)
         check_number(owner, "patience", self.patience, low=1, integer=True)
@@ -474,7 +499,7 @@ class FactorizationMachine:
 
     def _train_sgd(self, settings, train, params, rng, score):
         blocks, y = train
-        solver = SGDSolver(self.learning_rate, *self.regularization())
+        solver = self._sgd_solver(SQUARED_LOSS)
         rows = solver.prepare(Rows.from_sparse(blocks.to_sparse(), y), rng)
 
         def step() -> float:
@@ -482,6 +507,18 @@ class FactorizationMachine:
             return self._rmse(rows.predict(params), rows.y)
 
         return run_epochs(settings, params, step, score)
+
+    def _sgd_solver(self, loss: int) -> SGDSolver:
+        reg_w, reg_v = self.regularization()
+        return SGDSolver(
+            self.learning_rate,
+            reg_w,
+            reg_v,
+            loss,
+            reg_bias=float(self.reg_bias),
+            fit_bias=bool(self.fit_bias),
+            fit_linear=bool(self.fit_linear),
+        )
 
     def _coordinate_solver(self, train, groups, *, probit: bool) -> CoordinateSolver:
         n_groups = int(groups.max()) + 1 if groups.size else 1
@@ -495,6 +532,9 @@ class FactorizationMachine:
             reg_w=np.full(n_groups, self.regularization()[0]),
             reg_v=np.full(n_groups, self.regularization()[1]),
             probit=probit,
+            reg_bias=float(self.reg_bias),
+            fit_bias=bool(self.fit_bias),
+            fit_linear=bool(self.fit_linear),
         )
 
     def _kept_epochs(self) -> set[int]:
@@ -549,7 +589,7 @@ class FactorizationMachine:
 
     def _train_logistic(self, settings, train, params, rng, score) -> LoopResult:
         blocks, signs = train
-        solver = SGDSolver(self.learning_rate, *self.regularization(), LOGISTIC_LOSS)
+        solver = self._sgd_solver(LOGISTIC_LOSS)
         rows = solver.prepare(Rows.from_sparse(blocks.to_sparse(), signs), rng)
 
         def step() -> float:
@@ -688,6 +728,9 @@ _PARAM_NAMES = (
     "learning_rate",
     "reg_w",
     "reg_v",
+    "reg_bias",
+    "fit_bias",
+    "fit_linear",
     "init_std",
     "n_epochs",
     "early_stopping",

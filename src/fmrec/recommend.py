@@ -124,7 +124,9 @@ class Recommender:
         the ridge problem ``min sum_i (r_i - w0 - s_i - b - <v, q_i>)^2 +
         m reg_w b^2 + m reg_v |v|^2`` over the ``m`` rated items in the
         model's catalogue. These penalties equal the ones SGD applies to a
-        user with ``m`` ratings. Unknown item ids are ignored.
+        user with ``m`` ratings. Unknown item ids are ignored. A model fitted
+        with ``fit_linear=False`` has no user bias, so ``b`` is then fixed
+        at 0 and only ``v`` is solved for.
 
         With ``unrated_weight`` c > 0, every other catalogue item also counts
         as a rating of 0 with weight c, which adds ``c sum_j (w0 + s_j + b +
@@ -150,16 +152,23 @@ class Recommender:
         m = known.sum()
         reg_w, reg_v = self.model.regularization()
         penalty = np.r_[reg_w, np.full(n_factors, reg_v)] * m
-        gram = design.T @ design + np.diag(penalty)
+        # Column 0 of the design is the user bias b; without linear weights
+        # it is dropped, which fixes b at 0.
+        first = 0 if self.model.fit_linear else 1
+        design = design[:, first:]
+        gram = design.T @ design + np.diag(penalty[first:])
         moment = design.T @ target
         if unrated_weight > 0:
             unrated = np.ones(item_scalar.size, dtype=bool)
             unrated[index[known]] = False
             others = np.hstack([np.ones((unrated.sum(), 1)), item_factors[unrated]])
+            others = others[:, first:]
             zeros = -self.model.w0_ - item_scalar[unrated]
             gram += unrated_weight * (others.T @ others)
             moment += unrated_weight * (others.T @ zeros)
         solution = np.linalg.solve(gram, moment)
+        if first == 1:
+            return 0.0, solution
         return float(solution[0]), solution[1:]
 
     def recommend_for_ratings(

@@ -6,8 +6,16 @@
 :class:`~fmrec.model.FactorizationMachine` and writes one prediction per test
 line: the rating for ``-task r`` and the probability of the positive class for
 ``-task c``. Options fmrec does not implement are rejected by name with exit
-code 2, never ignored, and so are values it cannot honour, such as a bias
-switched off in ``-dim`` or a bias penalty in ``-regular``.
+code 2, never ignored, and so are malformed values.
+
+``-dim 'k0,k1,k2'`` maps to the model's ``fit_bias`` (k0), ``fit_linear``
+(k1) and ``n_factors`` (k2): ``-dim '0,0,8'`` trains a model whose bias and
+linear weights stay 0. ``-regular 'r0,r1,r2'`` maps to ``reg_bias``,
+``reg_w`` and ``reg_v``, and a single value sets all three. SGD applies each
+penalty at every step, and ALS takes it as the total penalty of the
+objective. MCMC takes r0 as the fixed precision of the bias prior
+N(0, 1/r0), where 0 gives a flat prior, and r1 and r2 as the initial prior
+precisions of w and V, starting a value of 0 at 1.
 
 Two differences from libFM change results. The random numbers differ, so
 results match libFM's in distribution only. ``-validation`` stops SGD and ALS
@@ -77,8 +85,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-dim",
         default="1,1,8",
         metavar="'k0,k1,k2'",
-        help="k0: use the bias (must be 1), k1: use linear weights (must be 1), "
-        "k2: number of factors (default: '1,1,8')",
+        help="k0 is 1 to learn the bias or 0 to fix it at 0, k1 is the same "
+        "for the linear weights, and k2 is the number of factors "
+        "(default: '1,1,8')",
     )
     parser.add_argument(
         "-iter", type=int, default=100, help="number of iterations (default: 100)"
@@ -96,9 +105,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "-regular",
         default="0,0,0",
         metavar="'r0,r1,r2'",
-        help="L2 penalties of the bias (must be 0), the linear weights and the "
-        "factors, or one value for all three; MCMC takes them as initial prior "
-        "precisions and starts zeros at 1 (default: '0,0,0')",
+        help="L2 penalties of the bias, the linear weights and the factors, or "
+        "one value for all three: per step for SGD, in total for ALS. MCMC "
+        "takes r0 as the fixed precision of the bias prior (0: flat) and r1, "
+        "r2 as initial prior precisions, starting zeros at 1 (default: '0,0,0')",
     )
     parser.add_argument(
         "-init_stdev",
@@ -125,8 +135,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def execute(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.libfm_parser
     _reject_unsupported(parser, args)
-    n_factors = _parse_dim(parser, args.dim)
-    reg_w, reg_v = _parse_regular(parser, args.regular)
+    fit_bias, fit_linear, n_factors = _parse_dim(parser, args.dim)
+    reg_bias, reg_w, reg_v = _parse_regular(parser, args.regular)
     if args.method == "mcmc":
         reg_w, reg_v = _initial_precisions(reg_w, reg_v)
     if args.iter < 1:
@@ -145,6 +155,9 @@ def execute(args: argparse.Namespace) -> int:
         learning_rate=args.learn_rate,
         reg_w=reg_w,
         reg_v=reg_v,
+        reg_bias=reg_bias,
+        fit_bias=fit_bias,
+        fit_linear=fit_linear,
         init_std=args.init_stdev,
         n_epochs=args.iter,
         early_stopping=False,
@@ -202,22 +215,25 @@ def _numbers(parser, option: str, text: str) -> list[float]:
     return values
 
 
-def _parse_dim(parser, text: str) -> int:
-    """Return k2 of ``'k0,k1,k2'``; k0 and k1 must be 1."""
+def _parse_dim(parser, text: str) -> tuple[bool, bool, int]:
+    """Return (fit_bias, fit_linear, n_factors) of ``'k0,k1,k2'``.
+
+    k0 and k1 must be 0 or 1, and k2 an integer of at least 0.
+    """
     values = _numbers(parser, "-dim", text)
     if len(values) != 3 or not all(value.is_integer() for value in values):
         parser.error(f"-dim {text!r} is invalid: expected three integers 'k0,k1,k2'.")
     use_bias, use_linear, n_factors = (int(value) for value in values)
-    if use_bias != 1 or use_linear != 1:
+    if use_bias not in (0, 1) or use_linear not in (0, 1):
         parser.error(
-            f"-dim {text!r} switches off the bias or the linear weights, which "
-            "fmrec always fits; use -dim '1,1,k'."
+            f"-dim {text!r} is invalid: k0 (bias) and k1 (linear weights) must "
+            "be 0 or 1."
         )
-    return n_factors
+    return use_bias == 1, use_linear == 1, n_factors
 
 
-def _parse_regular(parser, text: str) -> tuple[float, float]:
-    """Return (r1, r2) of ``'r0,r1,r2'`` or of one value for all; r0 must be 0."""
+def _parse_regular(parser, text: str) -> tuple[float, float, float]:
+    """Return (r0, r1, r2) of ``'r0,r1,r2'``, or a single value three times."""
     values = _numbers(parser, "-regular", text)
     if len(values) == 1:
         values = values * 3
@@ -225,12 +241,7 @@ def _parse_regular(parser, text: str) -> tuple[float, float]:
         parser.error(
             f"-regular {text!r} is invalid: expected 'r0,r1,r2' or a single value."
         )
-    if values[0] != 0.0:
-        parser.error(
-            f"-regular {text!r} sets a bias penalty r0={values[0]:g}, but fmrec does "
-            f"not regularise the bias; use -regular '0,{values[1]:g},{values[2]:g}'."
-        )
-    return values[1], values[2]
+    return values[0], values[1], values[2]
 
 
 def _initial_precisions(reg_w: float, reg_v: float) -> tuple[float, float]:

@@ -2,9 +2,11 @@
 
 For one sample (x, y) with prediction p = y(x), the objective is
 
-    loss(p, y) + 1/2 reg_w sum_j w_j^2 + 1/2 reg_v sum_jf v_jf^2
+    loss(p, y) + 1/2 reg_bias w0^2 + 1/2 reg_w sum_j w_j^2
+               + 1/2 reg_v sum_jf v_jf^2
 
-with the regularisation applied lazily, to the features active in the sample.
+with the regularisation of w and V applied lazily, to the features active in
+the sample, and that of w0 at every step.
 Two losses are available, chosen by the ``loss`` code:
 
 - ``SQUARED_LOSS``: loss = 1/2 (p - y)^2, so dloss/dp = p - y;
@@ -13,13 +15,14 @@ Two losses are available, chosen by the ``loss`` code:
 
 With g = dloss/dp the gradients are
 
-    d/dw0   = g
+    d/dw0   = g + reg_bias w0
     d/dw_j  = g x_j + reg_w w_j
     d/dv_jf = g x_j (q_f - v_jf x_j) + reg_v v_jf,   q_f = sum_l v_lf x_l.
 
 Every parameter of the sample takes one step of size ``learning_rate`` along
 its gradient, with ``q`` and ``g`` computed from the parameters before the
-step. The bias w0 is not regularised.
+step. A model without a bias or without linear weights keeps w0 or w where
+they are (zero from the start) and leaves them out of the step.
 """
 
 from __future__ import annotations
@@ -67,13 +70,18 @@ def sgd_epoch(
     reg_w,
     reg_v,
     loss=SQUARED_LOSS,
+    reg_bias=0.0,
+    fit_bias=True,
+    fit_linear=True,
 ):  # pragma: no cover - compiled
     """Run one SGD pass over the rows in ``order``, updating parameters in place.
 
     ``params_w0`` is a one-element array so the bias is updated in place too.
     ``loss`` is ``SQUARED_LOSS`` (the default) or ``LOGISTIC_LOSS``, whose
-    targets ``y`` must be -1 or +1. Returns the sum over the pass of each
-    sample's loss term, computed before that sample's step: the squared error
+    targets ``y`` must be -1 or +1. ``reg_bias`` is the L2 penalty of the
+    bias. With ``fit_bias`` or ``fit_linear`` False the bias or the linear
+    weights are never updated. Returns the sum over the pass of each sample's
+    loss term, computed before that sample's step: the squared error
     (p - y)^2, or log(1 + exp(-y p)). A non-finite sum means training diverged.
     """
     n_factors = V.shape[1]
@@ -94,11 +102,13 @@ def sgd_epoch(
             total += sample_loss
 
         # Backward pass: every gradient uses q and err from before the step.
-        params_w0[0] -= learning_rate * err
+        if fit_bias:
+            params_w0[0] -= learning_rate * (err + reg_bias * params_w0[0])
         for p in range(start, end):
             j = indices[p]
             x = data[p]
-            w[j] -= learning_rate * (err * x + reg_w * w[j])
+            if fit_linear:
+                w[j] -= learning_rate * (err * x + reg_w * w[j])
             for f in range(n_factors):
                 v = V[j, f]
                 V[j, f] = v - learning_rate * (err * x * (q[f] - v * x) + reg_v * v)

@@ -4,14 +4,18 @@ Both sweep every parameter once per iteration in the order bias, linear
 weights, then factor 1..k of every feature, with the conditional update of
 :mod:`fmrec.kernels.relational`. ALS minimises
 
-    sum_r (y_r - yhat_r)^2 + sum_j reg_w[g(j)] w_j^2 + sum_jf reg_v[g(j)] v_jf^2
+    sum_r (y_r - yhat_r)^2 + reg_bias w0^2
+        + sum_j reg_w[g(j)] w_j^2 + sum_jf reg_v[g(j)] v_jf^2
 
 one coordinate at a time (the penalties are totals, not per rating as in
 SGD). MCMC is the Bayesian FM of libFM: y_r ~ N(yhat_r, 1/alpha),
+w0 ~ N(0, 1/reg_bias) (a flat prior for reg_bias = 0),
 w_j ~ N(mu_w[g], 1/lam_w[g]), v_jf ~ N(mu_v[g,f], 1/lam_v[g,f]) per feature
 group g, with hyperpriors alpha ~ Gamma(1, 1), lam ~ Gamma(1, 1) and
 mu ~ N(0, 1/(gamma0 lam)) (gamma0 = 1). Each iteration first draws alpha and
 the group hyperparameters from their conditionals, then every parameter.
+A model without a bias or without linear weights skips their sweeps (and
+MCMC the hyperparameters of w), so w0 or w keep their starting value zero.
 """
 
 from __future__ import annotations
@@ -82,7 +86,9 @@ class CoordinateSolver:
     """One solver object per fit; ``sample`` selects MCMC over ALS.
 
     With ``probit=True`` the targets are binary labels (positive or not) and
-    the model is the probit FM of :meth:`_update_latent`.
+    the model is the probit FM of :meth:`_update_latent`. ``reg_bias`` is the
+    bias penalty of ALS and the fixed prior precision of the bias for MCMC.
+    With ``fit_bias`` or ``fit_linear`` False, w0 or w keep their values.
     """
 
     def __init__(
@@ -97,6 +103,9 @@ class CoordinateSolver:
         reg_w: np.ndarray,
         reg_v: np.ndarray,
         probit: bool = False,
+        reg_bias: float = 0.0,
+        fit_bias: bool = True,
+        fit_linear: bool = True,
     ) -> None:
         order = rating_order(data)
         self.data = data.take(order)
@@ -104,6 +113,9 @@ class CoordinateSolver:
         self.groups = np.ascontiguousarray(groups, dtype=np.int32)
         self.n_groups = n_groups
         self.sample = sample
+        self.reg_bias = float(reg_bias)
+        self.fit_bias = fit_bias
+        self.fit_linear = fit_linear
         self.states = [_BlockState.build(block) for block in self.data.blocks]
         self.indexes = tuple(state.block.index for state in self.states)
         self.in_order = np.array([_in_order(index) for index in self.indexes])
@@ -132,14 +144,22 @@ class CoordinateSolver:
             self._update_latent(rng)
         if self.sample:
             self._draw_hyper(params, rng)
-        h = self.hyper
-        z = rng.standard_normal() if self.sample else 0.0
-        params.w0[0] = bias_sweep(
-            params.w0[0], self.residuals, h.alpha, 0.0, z, self.sample
-        )
-        for state in self.states:
-            self._linear(state, params, rng)
-        self._factors(params, rng)
+        if self.fit_bias:
+            z = rng.standard_normal() if self.sample else 0.0
+            params.w0[0] = bias_sweep(
+                params.w0[0],
+                self.residuals,
+                self.hyper.alpha,
+                self.reg_bias,
+                z,
+                self.sample,
+            )
+        if self.fit_linear:
+            for state in self.states:
+                self._linear(state, params, rng)
+        # A model of rank 0 has no factors, and the factor kernels need one.
+        if params.V.shape[1] > 0:
+            self._factors(params, rng)
         return float(np.sqrt(np.mean(self.residuals**2)))
 
     def _update_latent(self, rng: np.random.Generator) -> None:
@@ -237,7 +257,8 @@ class CoordinateSolver:
             # The probit model fixes the noise precision of z at 1.
             rate = PRIOR_RATE + float(self.residuals @ self.residuals)
             h.alpha = rng.gamma((PRIOR_SHAPE + n) / 2.0, 2.0 / rate)
-        h.mu_w, h.lam_w = self._draw_group(params.w, h.lam_w, rng)
+        if self.fit_linear:
+            h.mu_w, h.lam_w = self._draw_group(params.w, h.lam_w, rng)
         for f in range(params.V.shape[1]):
             h.mu_v[:, f], h.lam_v[:, f] = self._draw_group(
                 params.V[:, f], h.lam_v[:, f], rng

@@ -30,6 +30,9 @@ class SGDSolver:
     reg_w: float
     reg_v: float
     loss: int = SQUARED_LOSS
+    reg_bias: float = 0.0
+    fit_bias: bool = True
+    fit_linear: bool = True
 
     def prepare(self, rows: Rows, rng: np.random.Generator) -> Rows:
         return rows.take(rng.permutation(rows.n_rows))
@@ -39,7 +42,16 @@ class SGDSolver:
     ) -> float:
         """Update ``params`` in place; return the mean loss of the pass."""
         total = sgd_pass(
-            rows, params, rng, self.learning_rate, self.reg_w, self.reg_v, self.loss
+            rows,
+            params,
+            rng,
+            self.learning_rate,
+            self.reg_w,
+            self.reg_v,
+            self.loss,
+            reg_bias=self.reg_bias,
+            fit_bias=self.fit_bias,
+            fit_linear=self.fit_linear,
         )
         return total / rows.n_rows
 
@@ -52,11 +64,17 @@ def sgd_pass(
     reg_w: float,
     reg_v: float,
     loss: int,
+    *,
+    reg_bias: float = 0.0,
+    fit_bias: bool = True,
+    fit_linear: bool = True,
 ) -> float:
     """Run one SGD pass over ``rows`` in a block-wise shuffled order.
 
-    ``loss`` is a loss code of :mod:`fmrec.kernels.sgd`. Updates ``params`` in
-    place and returns the sum of the samples' losses seen during the pass.
+    ``loss`` is a loss code of :mod:`fmrec.kernels.sgd`, ``reg_bias`` the L2
+    penalty of the bias, and ``fit_bias``/``fit_linear`` False keep the bias
+    or the linear weights fixed. Updates ``params`` in place and returns the
+    sum of the samples' losses seen during the pass.
     """
     order = epoch_order(rows.n_rows, rng)
     return sgd_epoch(
@@ -72,6 +90,9 @@ def sgd_pass(
         reg_w,
         reg_v,
         loss,
+        reg_bias,
+        fit_bias,
+        fit_linear,
     )
 
 
