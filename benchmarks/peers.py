@@ -92,8 +92,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--kept-samples",
         type=int,
-        default=32,
-        help="MCMC samples fmrec averages (myFM keeps all after the burn-in)",
+        help="MCMC samples fmrec averages (default: every sample after the "
+        "burn-in, as myFM does)",
     )
     parser.add_argument(
         "--als-reg",
@@ -125,6 +125,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
     parser.add_argument("--out", type=Path, help="JSON file for the record")
     args = parser.parse_args(argv)
+    if args.kept_samples is None:
+        args.kept_samples = args.iterations - args.burn_in
     if not 1 <= args.folds <= N_FOLDS:
         parser.error(f"--folds must be between 1 and {N_FOLDS}, got {args.folds}.")
     return args

@@ -19,9 +19,10 @@ tables into three blocks of FM input (see :mod:`fmrec.solvers.blocks`):
 
 Everything is built from the training ratings only, so nothing from a test
 split leaks into the features: a test rating on a day its user also rated in
-training gets that day's indicator, and any other gets none. A user or item
-unknown at fit time gets an empty row in its block, which is the cold-start
-case. A rating outside the training months takes the nearest training month.
+training gets that day's indicator, and any other rating gets none. A user or
+item unknown at fit time gets an empty row in its block, which is the
+cold-start case. A rating outside the training months takes the nearest
+training month.
 """
 
 from __future__ import annotations
@@ -320,7 +321,7 @@ class FeatureBuilder:
         ``user_day`` there is one row per distinct (user, day) of the given
         ratings, numbered in user and then day order, so that the block is
         nested in the user block (see
-        :func:`fmrec.solvers.coordinate.rating_order`). Each row holds its
+        :func:`fmrec.solvers.coordinate.rating_order`). Each row contains its
         month and, where the user rated on that day in training, the
         indicator of that user-day.
         """

@@ -262,11 +262,11 @@ def _apply_then_sum(
     the other blocks' factor sum, so a rating of row u moves by
     dq c + (q^2 - q_before^2)/2 - (s2 - s2_before)/2.
 
-    When ``next_index`` is in order, a row's ratings are consecutive: their
-    sums are kept in local variables and stored once per row. Adding each
-    rating to the row in memory instead makes every addition wait for the
-    previous store, which takes about twice as long. Both add the same
-    numbers in the same order, so the results are identical.
+    When ``next_index`` is in order, a row's ratings are consecutive, so
+    their sums are kept in local variables and stored once per row. Adding
+    each rating to the row in memory instead makes every addition wait for
+    the previous store, which measured 1.5 to 2 times slower on MovieLens 1M.
+    Both add the same numbers in the same order, so the results are identical.
     """
     if not in_order:
         for r in range(residuals.size):

@@ -15,6 +15,9 @@ import scipy.sparse as sp
 
 from fmrec.kernels.relational import block_row_terms, combine_blocks
 
+# Factor columns per pass of :meth:`Blocks.predict`.
+PREDICT_COLUMNS = 512
+
 
 @dataclass
 class Block:
@@ -77,13 +80,28 @@ class Blocks:
         return Blocks([block.with_index(block.index[rows]) for block in self.blocks])
 
     def predict(self, w0: float, w: np.ndarray, V: np.ndarray) -> np.ndarray:
-        scalars, factor_sums = [], []
-        for block in self.blocks:
-            scalar, Q, _ = block.row_terms(w, V)
-            scalars.append(scalar)
-            factor_sums.append(Q)
+        """Return the FM output of every row.
+
+        The pairwise term is a sum over the factor columns, so a wide ``V``
+        (the stacked samples of MCMC) is taken ``PREDICT_COLUMNS`` columns at
+        a time, which bounds the per-block-row sums held in memory.
+        """
         indexes = tuple(block.index for block in self.blocks)
-        return combine_blocks(w0, indexes, tuple(scalars), tuple(factor_sums))
+        output = None
+        for start in range(0, max(V.shape[1], 1), PREDICT_COLUMNS):
+            columns = np.ascontiguousarray(V[:, start : start + PREDICT_COLUMNS])
+            first = start == 0
+            weights = w if first else np.zeros_like(w)
+            scalars, factor_sums = [], []
+            for block in self.blocks:
+                scalar, Q, _ = block.row_terms(weights, columns)
+                scalars.append(scalar)
+                factor_sums.append(Q)
+            part = combine_blocks(
+                w0 if first else 0.0, indexes, tuple(scalars), tuple(factor_sums)
+            )
+            output = part if output is None else output + part
+        return output
 
     def to_sparse(self) -> sp.csr_matrix:
         """Materialise the full rows (for solvers that need them, such as SGD)."""

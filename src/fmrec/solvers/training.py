@@ -123,7 +123,7 @@ def run_samples(
     pairwise terms.
     """
     history: list[EpochRecord] = []
-    kept: list[FMParams] = []
+    kept = SampleStack(len(keep), params)
     valid_sum = None
     bar = _progress(settings)
     for epoch in bar:
@@ -132,26 +132,62 @@ def run_samples(
         check_finite(settings, epoch, train_rmse, params)
         valid_rmse = None
         if epoch in keep:
-            kept.append(params.copy())
+            kept.add(params)
             if predict_valid is not None:
                 predicted = predict_valid(params)
                 valid_sum = predicted if valid_sum is None else valid_sum + predicted
         if valid_sum is not None:
-            average = clip(valid_sum / len(kept))
+            average = clip(valid_sum / kept.count)
             valid_rmse = float(np.sqrt(np.mean((average - valid_y) ** 2)))
         record = EpochRecord(epoch, train_rmse, valid_rmse, time.perf_counter() - start)
         _log(settings, bar, history, record)
-    return LoopResult(stack_samples(kept), history, len(history))
+    return LoopResult(kept.average(), history, len(history))
+
+
+class SampleStack:
+    """The samples of an MCMC run, gathered into one FM as they are drawn.
+
+    The factor matrix for all samples is allocated once, and each sample's
+    factors are written into their columns, so memory holds one copy of the
+    samples.
+    """
+
+    def __init__(self, n_samples: int, like: FMParams) -> None:
+        n_features, n_factors = like.V.shape
+        self.capacity = n_samples
+        self.scale = 1.0 / np.sqrt(n_samples)
+        self.w0: list[float] = []
+        self.w_sum = np.zeros_like(like.w)
+        self.V = np.empty((n_features, n_samples * n_factors))
+        self.count = 0
+
+    def add(self, sample: FMParams) -> None:
+        n_factors = sample.V.shape[1]
+        columns = self.V[:, self.count * n_factors : (self.count + 1) * n_factors]
+        np.multiply(sample.V, self.scale, out=columns)
+        self.w0.append(float(sample.w0[0]))
+        self.w_sum += sample.w
+        self.count += 1
+
+    def average(self) -> FMParams:
+        """Return one FM whose output is the mean output of the samples."""
+        if self.count != self.capacity:
+            raise RuntimeError(
+                f"Only {self.count} of {self.capacity} MCMC samples were added."
+            )
+        return FMParams(
+            np.array([np.mean(self.w0)]),
+            self.w_sum / self.count,
+            self.V,
+        )
 
 
 def stack_samples(samples: list[FMParams]) -> FMParams:
     """Return one FM whose output is the mean output of ``samples``."""
-    scale = 1.0 / np.sqrt(len(samples))
-    return FMParams(
-        np.array([np.mean([s.w0[0] for s in samples])]),
-        np.mean([s.w for s in samples], axis=0),
-        np.hstack([s.V * scale for s in samples]),
-    )
+    stack = SampleStack(len(samples), samples[0])
+    for sample in samples:
+        stack.add(sample)
+    return stack.average()
 
 
 def check_finite(settings: LoopSettings, epoch: int, rmse: float, params: FMParams):
