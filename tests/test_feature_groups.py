@@ -240,3 +240,54 @@ def test_mcmc_with_all_groups_beats_ids_only_on_real_data(ml1m_split, tmp_path):
             np.testing.assert_array_equal(again, predicted)
     assert scores["all"] < scores["ids"] - 0.01
     assert scores["all"] < 0.86
+
+
+def test_recommender_predicts_with_user_day_terms():
+    ratings, users, items = small_data()
+    model = FactorizationMachine(
+        3, solver="als", n_epochs=4, early_stopping=False, random_state=0
+    )
+    rec = Recommender(model, features=tuple(GROUPS))
+    rec.fit(ratings, items, users=users, rating_range=(1, 5))
+    builder = rec.encoder_
+    w0, w, V = model.w0_, model.w_, model.V_
+
+    def naive(user, item, month, user_day):
+        # The input row put together by hand, then the FM of its definition.
+        x = np.zeros(builder.n_features)
+        user_row = builder.user_block_[builder.users.lookup([user])[0]]
+        x[user_row.indices] = user_row.data
+        item_row = builder.item_block_[builder.items.lookup([item])[0]]
+        x[builder.item_offset + item_row.indices] = item_row.data
+        x[group_columns(builder, "time")[month]] = 1.0
+        if user_day is not None:
+            x[group_columns(builder, "user_day")[user_day]] = 1.0
+        pairwise = 0.0
+        for j in range(x.size):
+            for k in range(j + 1, x.size):
+                pairwise += V[j] @ V[k] * x[j] * x[k]
+        return w0 + w @ x + pairwise
+
+    # User 2 rated on 2000-02-15 in training (user-day 4); 2000-02-20 is new.
+    feb_15, feb_20 = 950572800 + 3600, 950572800 + 5 * 86_400
+    got = rec.predict([2, 2], [30, 30], timestamps=[feb_15, feb_20], clip=False)
+    np.testing.assert_allclose(got, [naive(2, 30, 1, 4), naive(2, 30, 1, None)])
+    assert got[0] != got[1]
+    # Without timestamps the pair sits in the latest month with no user-day.
+    latest = rec.predict([2], [30], clip=False)
+    np.testing.assert_allclose(latest, [naive(2, 30, 2, None)])
+
+
+def test_real_user_days_come_from_training_only(ml1m_split):
+    data, train, test = ml1m_split
+    builder = FeatureBuilder(("user", "item", "user_day")).fit(train)
+    day = 86_400
+    train_pairs = set(zip(train["user_id"], train["timestamp"] // day))
+    test_pairs = list(zip(test["user_id"], test["timestamp"] // day))
+    assert builder.user_days_.size == len(train_pairs)
+    block = builder.transform(test).blocks[2]
+    has_day = np.asarray(block.matrix.sum(axis=1)).ravel()[block.index] > 0
+    expected = np.array([pair in train_pairs for pair in test_pairs])
+    np.testing.assert_array_equal(has_day, expected)
+    # Most test ratings share a day with a training rating of their user.
+    assert 0.9 < expected.mean() < 1.0
