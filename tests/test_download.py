@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from fmrec.datasets import DATASETS, DatasetInfo, download, load_movielens
+from fmrec.exceptions import DownloadError
 
 RATINGS = "1::10::5::978300760\n2::10::4::978300762\n"
 MOVIES = "10::Heat (1995)::Action|Crime\n"
@@ -173,8 +174,20 @@ def test_download_md5_checksum(
 def test_download_http_error_leaves_nothing(
     tmp_path: Path, server: ArchiveServer, registered_dataset: DatasetInfo
 ) -> None:
-    with pytest.raises(urllib.error.HTTPError):
+    with pytest.raises(DownloadError, match="failed: Not Found") as caught:
         download("ml-test", tmp_path, progress=False, url=server.url("/absent.zip"))
+    assert isinstance(caught.value.__cause__, urllib.error.HTTPError)
+    assert "FMREC_DATA_DIR" in str(caught.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_without_network_names_local_copy(tmp_path: Path) -> None:
+    # Nothing listens on port 9 of the loopback address, so the connection fails.
+    with pytest.raises(DownloadError) as caught:
+        download("ml-100k", tmp_path, progress=False, url="http://127.0.0.1:9/x.zip")
+    message = str(caught.value)
+    assert message.startswith("Downloading ml-100k from http://127.0.0.1:9/x.zip failed")
+    assert f"put ml-100k.zip or an unpacked ml-100k/ folder into {tmp_path}" in message
     assert list(tmp_path.iterdir()) == []
 
 

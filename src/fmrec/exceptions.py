@@ -26,3 +26,8 @@ class ModelFileError(ValueError):
 
 class TrainingDivergedError(FloatingPointError):
     """Training produced a non-finite loss or parameter."""
+
+
+class DownloadError(OSError):
+    """A data set download that failed: no network, an HTTP error status or a
+    dropped connection. The message says where to put a local copy instead."""

@@ -93,13 +93,17 @@ HYPERPARAMETERS = (
 )
 
 
-def add_data_options(parser: argparse.ArgumentParser) -> None:
+def add_data_options(
+    parser: argparse.ArgumentParser, default_text: str = "ml-1m"
+) -> None:
+    """Add --data, --data-dir and --no-download; ``default_text`` describes
+    the default of --data in the help."""
     parser.add_argument(
         "--data",
         default="ml-1m",
         metavar="NAME|PATH",
         help="data set name (ml-1m, ml-100k, ml-latest-small), or a MovieLens "
-        "folder or .zip archive (default: ml-1m)",
+        f"folder or .zip archive (default: {default_text})",
     )
     parser.add_argument(
         "--data-dir",

@@ -26,7 +26,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "out from, and report RMSE, MAE, NDCG and full-catalogue top-k metrics.",
     )
     parser.add_argument("--model", required=True, metavar="FILE", help="model file")
-    add_data_options(parser)
+    add_data_options(parser, default_text="the data set the model was trained on")
     # Without --data, evaluate on the data set named in the model file.
     parser.set_defaults(data=None)
     parser.add_argument(

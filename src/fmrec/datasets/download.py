@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 import tempfile
+import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from typing import BinaryIO
 
 import platformdirs
 from tqdm import tqdm
+
+from fmrec.exceptions import DownloadError
 
 logger = logging.getLogger(__name__)
 
@@ -125,8 +128,9 @@ def download(
     ValueError
         If ``name`` is unknown, ``url`` is not http(s), or the checksum does not
         match. The message of a mismatch gives the expected and actual digests.
-    urllib.error.URLError
-        If the request fails, including HTTP error statuses.
+    DownloadError
+        If the request fails, including HTTP error statuses; the original
+        error is its ``__cause__``.
     """
     info = _dataset_info(name)
     target = data_home(data_dir) / f"{name}.zip"
@@ -137,7 +141,15 @@ def download(
     _check_url(address)
     target.parent.mkdir(parents=True, exist_ok=True)
     logger.info("Downloading %s from %s", name, address)
-    temporary = _download_to_temporary(address, target, info, progress)
+    try:
+        temporary = _download_to_temporary(address, target, info, progress)
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(
+            f"Downloading {name} from {address} failed: {reason}. Without network "
+            f"access, put {name}.zip or an unpacked {name}/ folder into "
+            f"{target.parent}, or set FMREC_DATA_DIR to a folder that has one."
+        ) from exc
     os.replace(temporary, target)
     logger.info(
         "Saved %s (%s %s verified)", target, info.checksum_algorithm, info.checksum
