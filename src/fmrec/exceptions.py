@@ -30,4 +30,4 @@ class TrainingDivergedError(FloatingPointError):
 
 class DownloadError(OSError):
     """A data set download that failed: no network, an HTTP error status or a
-    dropped connection. The message says where to put a local copy instead."""
+    dropped connection. The message names the folder for a local copy."""

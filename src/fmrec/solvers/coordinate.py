@@ -288,10 +288,10 @@ def rating_order(data: Blocks) -> np.ndarray:
 
     The order does not matter to ALS or MCMC, but the kernels sum a block's
     rows faster when its ratings come row by row. The ratings are sorted by
-    their row of block 0 and then by their row of every block nested in it
-    (each of whose rows meets a single block-0 row, such as a user's days
-    within the user), so a nested block whose rows are numbered in block-0
-    order is in order too.
+    their row of block 0, then by their row of every block nested in it. A
+    block is nested when each of its rows meets a single block-0 row, as a
+    user's days meet only that user. A nested block whose rows are numbered
+    in block-0 order then comes row by row too.
     """
     first = data.blocks[0].index
     nested = [b.index for b in data.blocks[1:] if _nested_in(b.index, first)]

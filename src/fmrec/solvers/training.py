@@ -148,8 +148,8 @@ class SampleStack:
     """The samples of an MCMC run, gathered into one FM as they are drawn.
 
     The factor matrix for all samples is allocated once, and each sample's
-    factors are written into their columns, so memory holds one copy of the
-    samples.
+    factors are written into their columns, so memory contains one copy of
+    the samples.
     """
 
     def __init__(self, n_samples: int, like: FMParams) -> None:
