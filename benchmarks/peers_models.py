@@ -76,7 +76,10 @@ def model_specs(
         **fmrec_init,
     }
     small_mcmc = dict(
-        mcmc, n_factors=10, n_epochs=100, n_kept_samples=min(kept_samples, 100 - burn_in)
+        mcmc,
+        n_factors=10,
+        n_epochs=100,
+        n_kept_samples=min(kept_samples, 100 - burn_in),
     )
     myfm = {"rank": rank, "n_iter": iterations, "burn_in": burn_in, "seed": seed}
     small_myfm = dict(myfm, rank=10, n_iter=100)

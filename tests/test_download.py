@@ -186,7 +186,9 @@ def test_download_without_network_names_local_copy(tmp_path: Path) -> None:
     with pytest.raises(DownloadError) as caught:
         download("ml-100k", tmp_path, progress=False, url="http://127.0.0.1:9/x.zip")
     message = str(caught.value)
-    assert message.startswith("Downloading ml-100k from http://127.0.0.1:9/x.zip failed")
+    assert message.startswith(
+        "Downloading ml-100k from http://127.0.0.1:9/x.zip failed"
+    )
     assert f"put ml-100k.zip or an unpacked ml-100k/ folder into {tmp_path}" in message
     assert list(tmp_path.iterdir()) == []
 

@@ -106,9 +106,7 @@ def test_user_day_rows_of_training_and_new_ratings():
     rows = block.matrix.toarray()[block.index]
     # Each rating's row: its month (Jan, Feb, Mar 2000) and its own user-day,
     # numbered by user and then day.
-    np.testing.assert_array_equal(
-        rows[:, months].argmax(axis=1), [0, 1, 2, 0, 1, 1]
-    )
+    np.testing.assert_array_equal(rows[:, months].argmax(axis=1), [0, 1, 2, 0, 1, 1])
     np.testing.assert_array_equal(rows[:, days].argmax(axis=1), [0, 1, 2, 3, 4, 5])
     assert rows.sum(axis=1).tolist() == [2.0] * 6
     assert block.index.tolist() == [0, 1, 2, 3, 4, 5]
@@ -282,8 +280,8 @@ def test_real_user_days_come_from_training_only(ml1m_split):
     data, train, test = ml1m_split
     builder = FeatureBuilder(("user", "item", "user_day")).fit(train)
     day = 86_400
-    train_pairs = set(zip(train["user_id"], train["timestamp"] // day))
-    test_pairs = list(zip(test["user_id"], test["timestamp"] // day))
+    train_pairs = set(zip(train["user_id"], train["timestamp"] // day, strict=True))
+    test_pairs = list(zip(test["user_id"], test["timestamp"] // day, strict=True))
     assert builder.user_days_.size == len(train_pairs)
     block = builder.transform(test).blocks[2]
     has_day = np.asarray(block.matrix.sum(axis=1)).ravel()[block.index] > 0

@@ -409,6 +409,10 @@ def test_regular_bias_penalty_is_mcmc_prior(files):
         (["-regular", "0,-1,1"], "values must be finite and >= 0"),
         (["-regular", "inf,0,0"], "-regular 'inf,0,0' is invalid: values must be"),
         (["-iter", "0"], "-iter must be at least 1"),
+        (["-seed", "-5"], "-seed must be 0 or more, got -5"),
+        (["-learn_rate", "0"], "-learn_rate must be above 0, got 0"),
+        (["-learn_rate", "nan"], "-learn_rate must be above 0, got nan"),
+        (["-init_stdev", "-1"], "-init_stdev must be 0 or more, got -1"),
         (["-task", "x"], "argument -task: invalid choice"),
     ],
 )
@@ -436,6 +440,20 @@ def test_unknown_option_exits_with_code_2(files, capsys):
         main(args)
     assert info.value.code == 2
     assert "unrecognized arguments: -learning_rate" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("role", ["train", "test", "validation"])
+def test_empty_file_exits_with_code_1(files, tmp_path, caplog, role):
+    empty = tmp_path / "empty.libfm"
+    empty.write_text("# only a comment\n\n")
+    paths = {"train": files["train_r"], "test": files["test_r"]}
+    paths[role] = empty
+    args = ["libfm", "-task", "r", "-method", "sgd"]
+    for name, path in paths.items():
+        args += [f"-{name}", str(path)]
+    assert main(args) == 1
+    assert f"{empty}: the {role} file has no data rows" in caplog.text
+    assert not files["out"].exists()
 
 
 def test_malformed_file_exits_with_code_1(files, tmp_path, caplog):

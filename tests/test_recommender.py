@@ -163,6 +163,28 @@ def test_unknown_user_gets_popularity(fitted):
     assert rec.recommend(None, 4).items["item_id"].tolist() == expected
 
 
+def test_predict_repeats_single_values(fitted):
+    rec, ratings = fitted
+    users = ratings["user_id"].to_numpy()[:3]
+    item = int(ratings["item_id"].iloc[0])
+    np.testing.assert_array_equal(
+        rec.predict(users, item), rec.predict(users, [item] * 3)
+    )
+    np.testing.assert_array_equal(
+        rec.predict(users[0], [item, item]), rec.predict([users[0]] * 2, [item] * 2)
+    )
+
+
+def test_predict_rejects_unequal_lengths(fitted):
+    rec, _ = fitted
+    with pytest.raises(ValueError, match="Lengths differ: user_ids 3, item_ids 2"):
+        rec.predict([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="item_ids 2, timestamps 3"):
+        rec.predict([1, 2], [1, 2], timestamps=[0, 0, 0])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        rec.predict([[1, 2]], [1, 2])
+
+
 def test_predict_unknown_ids_is_finite(fitted):
     rec, _ = fitted
     values = rec.predict([999999, 100, 999999], [1000, 55555, 55555])
@@ -263,8 +285,11 @@ def test_load_rejects_truncated_file(fitted, tmp_path):
 def test_load_rejects_foreign_files(tmp_path):
     text = tmp_path / "notes.txt"
     text.write_text("not a model\n")
-    with pytest.raises(ModelFileError, match="not a readable fmrec model"):
+    with pytest.raises(
+        ModelFileError, match="this file is not a zip archive"
+    ) as caught:
         persistence.load(text)
+    assert "pickle" not in str(caught.value)
     other = tmp_path / "other.npz"
     np.savez(other, weights=np.zeros(3))
     with pytest.raises(ModelFileError, match="missing entries"):
@@ -297,8 +322,9 @@ def test_load_never_unpickles(fitted, tmp_path):
     rec, _ = fitted
     path = persistence.save(rec, tmp_path / "model.fmrec")
     rewrite_archive(path, w=np.array([object()], dtype=object))
-    with pytest.raises(ModelFileError, match="not a readable fmrec model"):
+    with pytest.raises(ModelFileError, match="contains Python objects") as caught:
         persistence.load(path)
+    assert "allow_pickle" not in str(caught.value)
 
 
 def test_failed_save_leaves_old_file(fitted, tmp_path, monkeypatch):

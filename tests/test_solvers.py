@@ -539,6 +539,34 @@ def test_probit_als_latent_mean_is_truncated_normal_mean():
     np.testing.assert_allclose(solver.y, expected, rtol=1e-9)
 
 
+def test_probit_als_latent_mean_in_far_tails():
+    blocks, _, truth = generate_fm_data(seed=8, n_ratings=200)
+    labels = np.where(truth > np.median(truth), 1.0, -1.0)
+    groups = np.zeros(blocks.n_features, dtype=np.int64)
+    solver = CoordinateSolver(
+        blocks,
+        labels,
+        groups,
+        1,
+        2,
+        sample=False,
+        reg_w=np.ones(1),
+        reg_v=np.ones(1),
+        probit=True,
+    )
+    predicted = np.linspace(-30, 30, solver.y.size)
+    solver.residuals = solver.y - predicted
+    solver._update_latent(np.random.default_rng(0))
+    from scipy.stats import truncnorm
+
+    positive = solver.labels > 0
+    low = np.where(positive, -predicted, -np.inf)
+    high = np.where(positive, np.inf, -predicted)
+    expected = predicted + truncnorm.mean(low, high)
+    assert np.all(np.isfinite(solver.y))
+    np.testing.assert_allclose(solver.y, expected, rtol=1e-7, atol=1e-9)
+
+
 def test_regularization_defaults_depend_on_solver():
     assert FactorizationMachine(solver="sgd").regularization() == (0.02, 0.05)
     assert FactorizationMachine(solver="als").regularization() == (1.0, 20.0)

@@ -152,6 +152,13 @@ def _json_seed(seed: object) -> int | None:
 
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict]:
+    # np.load takes any file that is not a zip archive for a pickle, and its
+    # error then suggests unpickling, which fmrec never does.
+    if not zipfile.is_zipfile(path):
+        raise ModelFileError(
+            f"{path}: not an fmrec model file (an fmrec model is a zip archive "
+            "of NumPy arrays, and this file is not a zip archive)."
+        )
     try:
         with np.load(path, allow_pickle=False) as archive:
             names = set(archive.files)
@@ -168,7 +175,17 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict]:
             meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
     except ModelFileError:
         raise
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+    except ValueError as exc:
+        if "pickle" not in str(exc):
+            raise ModelFileError(
+                f"{path}: not a readable fmrec model file (truncated, corrupt or of "
+                f"another format): {exc}"
+            ) from exc
+        raise ModelFileError(
+            f"{path}: not an fmrec model file (it contains Python objects, which "
+            "fmrec never loads)."
+        ) from exc
+    except (zipfile.BadZipFile, EOFError, OSError) as exc:
         raise ModelFileError(
             f"{path}: not a readable fmrec model file (truncated, corrupt or of "
             f"another format): {exc}"

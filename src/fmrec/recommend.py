@@ -93,18 +93,23 @@ class Recommender:
     ) -> np.ndarray:
         """Predict ratings for pairs of original ids.
 
-        ``timestamps`` (Unix seconds, one per pair or one for all) place each
-        pair in its month for models with the ``time`` group, and give it its
-        user's day indicator for models with ``user_day`` where that user
-        rated on that day in training. Without them the latest training month
-        is used, with no day indicator, as for recommendations. An unknown user or item has an empty
-        block, so the prediction falls back on the bias and the known side.
+        ``user_ids``, ``item_ids`` and ``timestamps`` are equal-length
+        sequences or single values, which apply to every pair; other lengths
+        raise ValueError. ``timestamps`` (Unix seconds) place each pair in
+        its month for models with the ``time`` group, and give it its user's
+        day indicator for models with ``user_day`` where that user rated on
+        that day in training. Without them the latest training month is used,
+        with no day indicator, as for recommendations. An unknown user or item
+        has an empty block, so the prediction falls back on the bias and the
+        known side.
         """
-        user_index = self.encoder_.users.lookup(np.atleast_1d(user_ids))
-        item_index = self.encoder_.items.lookup(np.atleast_1d(item_ids))
+        columns = {"user_ids": user_ids, "item_ids": item_ids}
         if timestamps is not None:
-            timestamps = np.broadcast_to(np.atleast_1d(timestamps), user_index.shape)
-        X = self.encoder_.blocks(user_index, item_index, timestamps)
+            columns["timestamps"] = timestamps
+        columns = _broadcast_columns(columns)
+        user_index = self.encoder_.users.lookup(columns["user_ids"])
+        item_index = self.encoder_.items.lookup(columns["item_ids"])
+        X = self.encoder_.blocks(user_index, item_index, columns.get("timestamps"))
         scores = self.model.decision_function(X)
         return np.clip(scores, *self.rating_range_) if clip else scores
 
@@ -333,3 +338,23 @@ def _check_ratings(ratings: pd.DataFrame) -> None:
 def _check_n(n: int) -> None:
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive integer, got {n!r}.")
+
+
+def _broadcast_columns(columns: dict[str, object]) -> dict[str, np.ndarray]:
+    """Return the columns as 1-D arrays of one length, repeating single values.
+
+    Raises ValueError, naming the lengths, when two sequences differ in
+    length or a value is not one-dimensional.
+    """
+    arrays = {name: np.asarray(value) for name, value in columns.items()}
+    for name, array in arrays.items():
+        if array.ndim > 1:
+            raise ValueError(
+                f"{name} must be one-dimensional, got shape {array.shape}."
+            )
+    lengths = {name: array.size for name, array in arrays.items() if array.ndim == 1}
+    if len(set(lengths.values())) > 1:
+        described = ", ".join(f"{name} {size}" for name, size in lengths.items())
+        raise ValueError(f"Lengths differ: {described}; give equal lengths.")
+    n = next(iter(lengths.values()), 1)
+    return {name: np.broadcast_to(array, (n,)) for name, array in arrays.items()}

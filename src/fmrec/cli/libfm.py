@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from fmrec.datasets.libfm import LibFMData, read_libfm_files
+from fmrec.exceptions import DataFormatError
 from fmrec.model import FactorizationMachine
 
 logger = logging.getLogger(__name__)
@@ -141,11 +142,20 @@ def execute(args: argparse.Namespace) -> int:
         reg_w, reg_v = _initial_precisions(reg_w, reg_v)
     if args.iter < 1:
         parser.error(f"-iter must be at least 1, got {args.iter}.")
+    if args.seed is not None and args.seed < 0:
+        parser.error(f"-seed must be 0 or more, got {args.seed}.")
+    if not (math.isfinite(args.learn_rate) and args.learn_rate > 0):
+        parser.error(f"-learn_rate must be above 0, got {args.learn_rate:g}.")
+    if not (math.isfinite(args.init_stdev) and args.init_stdev >= 0):
+        parser.error(f"-init_stdev must be 0 or more, got {args.init_stdev:g}.")
 
     files = {"train": args.train, "test": args.test}
     if args.validation:
         files["validation"] = args.validation
     data = read_libfm_files(files, base=0)
+    for role, path in files.items():
+        if data[role].y.size == 0:
+            raise DataFormatError(path, None, f"the {role} file has no data rows")
     train, test = data["train"], data["test"]
     classify = args.task == "c"
     model = FactorizationMachine(

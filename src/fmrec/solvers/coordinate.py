@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import log_ndtr
 from scipy.stats import truncnorm
 
 from fmrec.kernels.relational import (
@@ -172,14 +173,18 @@ class CoordinateSolver:
         (the E-step of EM for probit regression).
         """
         predicted = self.y - self.residuals
-        positive = self.labels > 0
-        # Standardised bounds of z - yhat: [-yhat, inf) or (-inf, -yhat].
-        low = np.where(positive, -predicted, -np.inf)
-        high = np.where(positive, np.inf, -predicted)
         if self.sample:
+            positive = self.labels > 0
+            # Standardised bounds of z - yhat: [-yhat, inf) or (-inf, -yhat].
+            low = np.where(positive, -predicted, -np.inf)
+            high = np.where(positive, np.inf, -predicted)
             offset = truncnorm.rvs(low, high, random_state=rng)
         else:
-            offset = truncnorm.mean(low, high)
+            # label * phi(yhat) / Phi(label * yhat), in logarithms so that it
+            # stays finite far in the tails.
+            log_density = -0.5 * predicted**2 - 0.5 * np.log(2.0 * np.pi)
+            ratio = np.exp(log_density - log_ndtr(self.labels * predicted))
+            offset = self.labels * ratio
         self.y = predicted + offset
         self.residuals = offset
 
