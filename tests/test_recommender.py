@@ -199,6 +199,15 @@ def test_recommend_rejects_bad_n(fitted):
             rec.recommend(100, bad)
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf, "five"])
+def test_fit_rejects_bad_rating_values(bad):
+    ratings = make_ratings().astype({"rating": object})
+    ratings.loc[7, "rating"] = bad
+    model = FactorizationMachine(4, n_epochs=2, early_stopping=False)
+    with pytest.raises(ValueError, match=f"the first is {bad!r} at row 7"):
+        Recommender(model).fit(ratings)
+
+
 def test_fit_rejects_empty_ratings():
     empty = make_ratings().iloc[:0]
     with pytest.raises(ValueError, match="zero ratings"):

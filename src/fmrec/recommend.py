@@ -333,6 +333,15 @@ def _check_ratings(ratings: pd.DataFrame) -> None:
         raise ValueError(f"ratings lacks the columns {sorted(missing)}.")
     if len(ratings) == 0:
         raise ValueError("Cannot train on zero ratings: the ratings frame is empty.")
+    values = pd.to_numeric(ratings["rating"], errors="coerce").to_numpy(np.float64)
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        row = bad[0]
+        raise ValueError(
+            f"The rating column has {bad.size} missing, non-numeric or infinite "
+            f"values; the first is {ratings['rating'].iloc[row]!r} at row "
+            f"{ratings.index[row]!r}."
+        )
 
 
 def _check_n(n: int) -> None:
