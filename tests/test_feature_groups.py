@@ -289,3 +289,23 @@ def test_real_user_days_come_from_training_only(ml1m_split):
     np.testing.assert_array_equal(has_day, expected)
     # Most test ratings share a day with a training rating of their user.
     assert 0.9 < expected.mean() < 1.0
+
+
+def test_timestamps_accept_datetimes_and_reject_missing():
+    ratings, users, items = small_data()
+    as_dates = ratings.assign(timestamp=pd.to_datetime(ratings["timestamp"], unit="s"))
+    builder = FeatureBuilder(GROUPS).fit(ratings, users, items)
+    from_dates = FeatureBuilder(GROUPS).fit(as_dates, users, items)
+    np.testing.assert_array_equal(from_dates.user_days_, builder.user_days_)
+    assert from_dates.months_ == builder.months_
+    same = (
+        builder.transform(as_dates).to_sparse()
+        != builder.transform(ratings).to_sparse()
+    )
+    assert same.nnz == 0
+    with pytest.raises(ValueError, match="value 2 is nan"):
+        builder.transform(ratings.assign(timestamp=[0, 1, np.nan, 3, 4, 5]))
+    with pytest.raises(ValueError, match="Timestamp 1 is missing"):
+        builder.transform(
+            as_dates.assign(timestamp=[as_dates["timestamp"][0], pd.NaT] * 3)
+        )

@@ -115,7 +115,7 @@ class FeatureBuilder:
         self.months_ = _month_range(ratings) if "time" in self.groups else None
         self.user_days_ = None
         if "user_day" in self.groups:
-            timestamps = ratings["timestamp"].to_numpy()
+            timestamps = unix_seconds(ratings["timestamp"])
             self.user_days_ = np.unique(user_day_keys(user_index, timestamps))
         self.time_block_ = self._month_block()
         self.group_names_ = [*user_names, *item_names]
@@ -156,7 +156,7 @@ class FeatureBuilder:
         item_index = self.items.lookup(ratings["item_id"].to_numpy())
         timestamps = None
         if self.uses_time and "timestamp" in ratings:
-            timestamps = ratings["timestamp"].to_numpy()
+            timestamps = ratings["timestamp"]
         return self.blocks(user_index, item_index, timestamps)
 
     def blocks(self, user_index, item_index, timestamps=None) -> Blocks:
@@ -170,6 +170,8 @@ class FeatureBuilder:
             Block(self.item_block_, item_index, self.item_offset),
         ]
         if self.uses_time:
+            if timestamps is not None:
+                timestamps = unix_seconds(timestamps)
             matrix, index = self._time_rows(user_index, timestamps)
             parts.append(Block(matrix, index, self.time_offset))
         return Blocks(parts)
@@ -413,6 +415,39 @@ def _item_attributes(items: pd.DataFrame, item_ids: np.ndarray) -> sp.csr_matrix
     return sp.hstack([genre_matrix, _one_hot(decades)], format="csr")
 
 
+def unix_seconds(timestamps) -> np.ndarray:
+    """Return timestamps as int64 Unix seconds.
+
+    datetime64 values (such as a pandas datetime column) are converted, and
+    numbers are taken as seconds since 1970-01-01 UTC.
+
+    Raises
+    ------
+    ValueError
+        For a missing, infinite or non-numeric timestamp, naming the first.
+    """
+    values = np.asarray(timestamps)
+    if np.issubdtype(values.dtype, np.datetime64):
+        missing = np.flatnonzero(np.isnat(values))
+        if missing.size:
+            raise ValueError(f"Timestamp {missing[0]} is missing (NaT).")
+        return values.astype("datetime64[s]").astype(np.int64)
+    if np.issubdtype(values.dtype, np.integer):
+        return values.astype(np.int64)
+    numbers = pd.to_numeric(pd.Series(values.ravel()), errors="coerce").to_numpy(
+        np.float64
+    )
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if bad.size:
+        value = values.ravel()[bad[0]]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise ValueError(
+            f"Timestamps must be Unix seconds or datetimes; value {bad[0]} is "
+            f"{value!r}."
+        )
+    return np.floor(numbers).astype(np.int64).reshape(values.shape)
+
+
 def user_day_keys(user_index: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     """Return one int64 key per (user index, UTC calendar day) pair.
 
@@ -432,5 +467,5 @@ def month_index(timestamps: np.ndarray) -> np.ndarray:
 
 
 def _month_range(ratings: pd.DataFrame) -> tuple[int, int]:
-    months = month_index(ratings["timestamp"].to_numpy())
+    months = month_index(unix_seconds(ratings["timestamp"]))
     return int(months.min()), int(months.max())
