@@ -1,6 +1,7 @@
 """The command line end to end on the real MovieLens 1M and 100K data."""
 
 import json
+import logging
 import subprocess
 import sys
 
@@ -232,3 +233,29 @@ def test_cli_rejects_bad_option_values(capsys, argv, option):
         main(argv)
     assert error.value.code == 2
     assert f"argument {option}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (
+            ["train", "--out", "{missing}/m.fmrec"],
+            "--out {missing}/m.fmrec: the folder",
+        ),
+        (["train", "--out", "{tmp}"], "is a folder; give a file path"),
+        (
+            ["train", "--out", "{tmp}/m.fmrec", "--plot", "{missing}/c.png"],
+            "--plot {missing}/c.png: the folder {missing} does not exist",
+        ),
+        (["tune", "--out", "{missing}/best.json"], "--out {missing}/best.json"),
+    ],
+)
+def test_unwritable_outputs_fail_before_training(tmp_path, caplog, command, message):
+    caplog.set_level(logging.INFO)
+    names = {"missing": str(tmp_path / "absent"), "tmp": str(tmp_path)}
+    args = [part.format(**names) for part in command]
+    assert main([*args, "--data", "ml-100k", "--no-download"]) == 1
+    assert message.format(**names) in caplog.text
+    # Nothing was trained: no data set was even loaded.
+    assert "Loaded" not in caplog.text
+    assert list(tmp_path.iterdir()) == []

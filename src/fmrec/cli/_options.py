@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -91,6 +93,35 @@ HYPERPARAMETERS = (
         "MCMC samples averaged by the model",
     ),
 )
+
+
+def check_output_paths(paths: dict[str, str | None]) -> None:
+    """Check, before any long work, that each output path can be written.
+
+    ``paths`` maps each option, such as ``"--out"``, to its value. A path is
+    writable when its folder exists and is writable, and the path itself is
+    not a folder.
+
+    Raises
+    ------
+    OSError
+        Naming the option and the path.
+    """
+    for flag, value in paths.items():
+        if value is None:
+            continue
+        path = Path(value)
+        folder = path.parent
+        if path.is_dir():
+            raise IsADirectoryError(f"{flag} {path} is a folder; give a file path.")
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"{flag} {path}: the folder {folder} does not exist."
+            )
+        if not os.access(folder, os.W_OK):
+            raise PermissionError(
+                f"{flag} {path}: the folder {folder} is not writable."
+            )
 
 
 def add_data_options(

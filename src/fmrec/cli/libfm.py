@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fmrec.cli._options import check_output_paths
 from fmrec.datasets.libfm import LibFMData, read_libfm_files
 from fmrec.exceptions import DataFormatError
 from fmrec.model import FactorizationMachine
@@ -149,6 +150,7 @@ def execute(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.init_stdev) and args.init_stdev >= 0):
         parser.error(f"-init_stdev must be 0 or more, got {args.init_stdev:g}.")
 
+    check_output_paths({"-out": args.out})
     files = {"train": args.train, "test": args.test}
     if args.validation:
         files["validation"] = args.validation

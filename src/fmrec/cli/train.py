@@ -10,6 +10,7 @@ from fmrec.cli._options import (
     add_output_options,
     add_split_options,
     add_training_options,
+    check_output_paths,
     load_data,
     print_json,
     training_config,
@@ -42,6 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    check_output_paths({"--out": args.out, "--plot": args.plot})
     config = training_config(args)
     dataset = load_data(args)
     recommender, test = train(

@@ -9,6 +9,7 @@ from fmrec.cli._options import (
     add_data_options,
     add_split_options,
     add_training_options,
+    check_output_paths,
     fraction,
     load_data,
     positive_int,
@@ -57,6 +58,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
+    check_output_paths({"--out": args.out})
     base = training_config(args)
     dataset = load_data(args)
     train, _ = random_split(dataset.ratings, args.test_size, args.seed)
