@@ -101,7 +101,8 @@ class FactorizationMachine:
         L2 penalty on the linear weights. For SGD it applies at every step a
         feature takes part in (default 0.02); for ALS it is the total penalty
         of the objective (default 1.0); for MCMC it is the initial prior
-        precision (default 1.0).
+        precision (default 1.0). SGD and ALS apply the same penalty to every
+        feature group, while MCMC then draws a precision per group.
     reg_v : float, optional
         L2 penalty on the factors, in the same sense as ``reg_w`` (defaults:
         SGD 0.05, ALS 20.0, MCMC 1.0).
