@@ -207,7 +207,7 @@ def test_cli_reports_broken_model_file(tmp_path, caplog):
     broken = tmp_path / "broken.fmrec"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     assert main(["recommend", "--model", str(broken)]) == 1
-    assert "not a readable fmrec model file" in caplog.text
+    assert "not a readable fmrec model file (a truncated or corrupt" in caplog.text
 
 
 def test_cli_usage_error_exit_code(capsys):
@@ -226,6 +226,8 @@ def test_cli_usage_error_exit_code(capsys):
         (["train", "--out", "x", "--learning-rate", "-1"], "--learning-rate"),
         (["recommend", "--model", "x", "-n", "0"], "-n"),
         (["tune", "--out", "x", "--trials", "0"], "--trials"),
+        (["run", "--features", "user,colour"], "--features"),
+        (["run", "--features", " , "], "--features"),
     ],
 )
 def test_cli_rejects_bad_option_values(capsys, argv, option):

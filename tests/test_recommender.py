@@ -287,7 +287,8 @@ def test_load_rejects_truncated_file(fitted, tmp_path):
     path = persistence.save(rec, tmp_path / "model.fmrec")
     data = path.read_bytes()
     path.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match="truncated"):
+    message = r"model\.fmrec: not a readable fmrec model file \(a truncated or corrupt"
+    with pytest.raises(ModelFileError, match=message):
         persistence.load(path)
 
 

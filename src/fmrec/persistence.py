@@ -155,6 +155,13 @@ def _read(path: Path) -> tuple[dict[str, np.ndarray], dict]:
     # np.load takes any file that is not a zip archive for a pickle, and its
     # error then suggests unpickling, which fmrec never does.
     if not zipfile.is_zipfile(path):
+        with open(path, "rb") as handle:
+            starts_like_zip = handle.read(4) == b"PK\x03\x04"
+        if starts_like_zip:
+            raise ModelFileError(
+                f"{path}: not a readable fmrec model file (a truncated or corrupt "
+                "zip archive)."
+            )
         raise ModelFileError(
             f"{path}: not an fmrec model file (an fmrec model is a zip archive "
             "of NumPy arrays, and this file is not a zip archive)."

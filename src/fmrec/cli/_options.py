@@ -194,6 +194,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--features",
         metavar="GROUPS",
+        type=parse_features,
         help="comma-separated feature groups from: " + ", ".join(GROUPS) + "; or 'all'",
     )
     for option, name, kind, text in HYPERPARAMETERS:
@@ -215,7 +216,7 @@ def training_config(args: argparse.Namespace) -> dict[str, Any]:
     else:
         config = protocol_config(args.protocol)
     if args.features:
-        config["features"] = parse_features(args.features)
+        config["features"] = args.features
     params = config["params"]
     if args.solver:
         params["solver"] = args.solver
@@ -228,14 +229,19 @@ def training_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def parse_features(text: str) -> list[str]:
+    """Parse --features; an invalid list is a usage error (exit code 2)."""
     if text.strip() == "all":
         return list(GROUPS)
     groups = [name.strip() for name in text.split(",") if name.strip()]
+    if not groups:
+        raise argparse.ArgumentTypeError(
+            f"no feature groups in {text!r}; choose from {', '.join(GROUPS)} or 'all'"
+        )
     unknown = [name for name in groups if name not in GROUPS]
     if unknown:
-        raise ValueError(
-            f"Unknown feature groups {unknown} in --features; choose from "
-            f"{', '.join(GROUPS)} or 'all'."
+        raise argparse.ArgumentTypeError(
+            f"unknown feature groups {unknown}; choose from {', '.join(GROUPS)} "
+            "or 'all'"
         )
     return groups
 
