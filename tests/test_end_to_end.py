@@ -261,3 +261,18 @@ def test_unwritable_outputs_fail_before_training(tmp_path, caplog, command, mess
     # Nothing was trained: no data set was even loaded.
     assert "Loaded" not in caplog.text
     assert list(tmp_path.iterdir()) == []
+
+
+def test_evaluate_finds_training_folder(movielens_dir, tmp_path):
+    # A reduced copy of ML-100K whose ratings differ from the named data set.
+    copy = tmp_path / "my-ratings"
+    copy.mkdir()
+    for path in (movielens_dir / "ml-100k").iterdir():
+        if path.is_file():
+            (copy / path.name).write_bytes(path.read_bytes())
+    lines = (copy / "u.data").read_text().splitlines(keepends=True)
+    (copy / "u.data").write_text("".join(lines[: len(lines) // 2]))
+    model = tmp_path / "m.fmrec"
+    args = ["--data", str(copy), "--protocol", "seed", "--no-progress"]
+    assert main(["train", "--out", str(model), *args]) == 0
+    assert main(["evaluate", "--model", str(model), "--no-progress"]) == 0

@@ -55,6 +55,7 @@ def train(
     )
     recommender.info.update(
         dataset=dataset.name,
+        source=str(dataset.source),
         test_size=test_size,
         split_seed=split_seed,
         n_ratings=len(dataset.ratings),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 from fmrec import persistence
 from fmrec.cli._options import (
@@ -56,7 +57,7 @@ def execute(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     recommender = persistence.load(args.model)
     if args.data is None:
-        args.data = recommender.info.get("dataset", "ml-1m")
+        args.data = _training_data(recommender.info)
     dataset = load_data(args)
     test = test_split(recommender, dataset)
     scores = evaluate(recommender, test, k=args.k, threshold=args.threshold)
@@ -71,3 +72,13 @@ def execute(args: argparse.Namespace) -> int:
         if args.report:
             print(f"Report written to {scores['report']}.")
     return 0
+
+
+def _training_data(info: dict) -> str:
+    """Return the folder or archive the model was trained on, where it still
+    exists, else the data set's name (models saved before the path was
+    stored have only the name)."""
+    source = info.get("source")
+    if source and Path(source).exists():
+        return source
+    return info.get("dataset", "ml-1m")
