@@ -208,6 +208,15 @@ def test_fit_rejects_bad_rating_values(bad):
         Recommender(model).fit(ratings)
 
 
+def test_fit_rejects_equal_ratings_without_range():
+    ratings = make_ratings().assign(rating=3.0)
+    model = FactorizationMachine(4, n_epochs=2, early_stopping=False)
+    with pytest.raises(ValueError, match="All 400 ratings are 3, so the rating range"):
+        Recommender(model).fit(ratings)
+    fitted = Recommender(model).fit(ratings, rating_range=(1.0, 5.0))
+    assert fitted.rating_range_ == (1.0, 5.0)
+
+
 def test_fit_rejects_empty_ratings():
     empty = make_ratings().iloc[:0]
     with pytest.raises(ValueError, match="zero ratings"):

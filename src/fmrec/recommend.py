@@ -72,6 +72,11 @@ class Recommender:
         y = ratings["rating"].to_numpy(np.float64)
         if rating_range is None:
             rating_range = (float(y.min()), float(y.max()))
+            if rating_range[0] == rating_range[1]:
+                raise ValueError(
+                    f"All {y.size} ratings are {y[0]:g}, so the rating range "
+                    "cannot be taken from them; pass rating_range=(low, high)."
+                )
         encoder = FeatureBuilder(self.features).fit(ratings, users, items)
         _check_solver_features(self.model.solver, self.features)
         self.model.target_range = rating_range
