@@ -291,6 +291,30 @@ def test_load_model_saved_without_bias_switches(fitted, tmp_path):
     )
 
 
+def test_save_load_keeps_penalties_per_group(tmp_path):
+    ratings = make_ratings()
+    model = FactorizationMachine(
+        4,
+        solver="als",
+        n_epochs=3,
+        early_stopping=False,
+        reg_w=np.array([1.0, 3.0]),
+        reg_v=[10.0, 20.0],
+        random_state=0,
+    )
+    rec = Recommender(model).fit(ratings, make_items(), rating_range=(1.0, 5.0))
+    assert rec.encoder_.group_names_ == ["user", "item"]
+    again = persistence.load(persistence.save(rec, tmp_path / "model.fmrec"))
+    assert again.model.reg_w == [1.0, 3.0]
+    assert again.model.reg_v == [10.0, 20.0]
+    users, items = ratings["user_id"][:5], ratings["item_id"][:5]
+    np.testing.assert_array_equal(
+        again.predict(users, items), rec.predict(users, items)
+    )
+    # Fold-in penalises the new user's terms with the user group's values.
+    assert again.fold_in({int(items.iloc[0]): 4.0})[1].shape == (4,)
+
+
 def test_load_rejects_truncated_file(fitted, tmp_path):
     rec, _ = fitted
     path = persistence.save(rec, tmp_path / "model.fmrec")

@@ -61,8 +61,10 @@ def penalised_loss(X, y, params, reg_w, reg_v, reg_bias=0.0):
         params.V,
     )
     error = y - predicted
+    # reg_w and reg_v are numbers or one penalty per feature.
     penalty = reg_bias * params.w0[0] ** 2 + reg_w * params.w @ params.w
-    return error @ error + penalty + reg_v * np.sum(params.V**2)
+    factors = np.sum(np.reshape(reg_v, (-1, 1)) * params.V**2)
+    return error @ error + penalty + factors
 
 
 def naive_coordinate_step(X, y, params, setter, reg_w, reg_v, reg_bias=0.0):
@@ -176,6 +178,70 @@ def test_als_sweep_minimises_each_coordinate(reg_w, reg_v, reg_bias, nested):
     assert fast.w0[0] == pytest.approx(naive.w0[0], abs=1e-9)
     np.testing.assert_allclose(fast.w, naive.w, atol=1e-9)
     np.testing.assert_allclose(fast.V, naive.V, atol=1e-9)
+
+
+def test_als_sweep_with_penalty_per_group():
+    blocks, y = random_blocks(seed=6)
+    # Group 0: the user block, 1: the item block, 2: the time block.
+    groups = np.concatenate(
+        [np.full(b.n_columns, g, dtype=np.int64) for g, b in enumerate(blocks.blocks)]
+    )
+    reg_w, reg_v = np.array([0.3, 3.0, 30.0]), np.array([5.0, 0.2, 1.5])
+    rng = np.random.default_rng(4)
+    start = FMParams.initial(blocks.n_features, 3, 0.3, rng)
+    start.w[:] = rng.normal(0, 0.2, start.w.size)
+
+    fast = start.copy()
+    solver = CoordinateSolver(
+        blocks, y, groups, 3, 3, sample=False, reg_w=reg_w, reg_v=reg_v
+    )
+    solver.iterate(fast, np.random.default_rng(0))
+
+    naive = start.copy()
+    layout = [(b.offset, b.n_columns) for b in blocks.blocks]
+    X = blocks.to_sparse()
+    naive_als_sweep(X, y, naive, layout, reg_w[groups], reg_v[groups])
+
+    assert fast.w0[0] == pytest.approx(naive.w0[0], abs=1e-9)
+    np.testing.assert_allclose(fast.w, naive.w, atol=1e-9)
+    np.testing.assert_allclose(fast.V, naive.V, atol=1e-9)
+
+
+@pytest.mark.parametrize("solver", ["als", "mcmc"])
+def test_model_passes_penalty_per_group(solver):
+    blocks, y = random_blocks(seed=7)
+    groups = np.concatenate(
+        [np.full(b.n_columns, g, dtype=np.int64) for g, b in enumerate(blocks.blocks)]
+    )
+    settings = dict(
+        solver=solver, n_epochs=3, burn_in=1, early_stopping=False, random_state=0
+    )
+
+    def fit(reg_w, reg_v):
+        model = FactorizationMachine(2, reg_w=reg_w, reg_v=reg_v, **settings)
+        return model.fit(blocks, y, groups=groups).predict(blocks)
+
+    same = fit([2.0, 2.0, 2.0], (0.5, 0.5, 0.5))
+    np.testing.assert_array_equal(same, fit(2.0, 0.5))
+    assert not np.array_equal(fit([2.0, 40.0, 2.0], 0.5), same)
+    with pytest.raises(ValueError, match="reg_v has 2 values, but the features have 3"):
+        fit(2.0, [0.5, 0.5])
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        (dict(solver="sgd", reg_w=[0.1, 0.2]), "a sequence with one number per"),
+        (dict(solver="als", reg_v=[[1.0]]), "solver='als'"),
+        (dict(solver="als", reg_v=[]), "Got \\[\\]"),
+        (dict(solver="als", reg_w=[1.0, -1.0]), "reg_w"),
+    ],
+)
+def test_model_rejects_bad_penalty_lists(params, message):
+    blocks, y = random_blocks(seed=8)
+    model = FactorizationMachine(2, n_epochs=2, early_stopping=False, **params)
+    with pytest.raises(ValueError, match=message):
+        model.fit(blocks, y)
 
 
 def test_rating_order_sorts_nested_blocks():

@@ -97,13 +97,16 @@ class FactorizationMachine:
         from :meth:`decision_function`.
     learning_rate : float, default=0.007
         SGD step size.
-    reg_w : float, optional
+    reg_w : float or sequence of float, optional
         L2 penalty on the linear weights. For SGD it applies at every step a
         feature takes part in (default 0.02); for ALS it is the total penalty
         of the objective (default 1.0); for MCMC it is the initial prior
-        precision (default 1.0). SGD and ALS apply the same penalty to every
-        feature group, while MCMC then draws a precision per group.
-    reg_v : float, optional
+        precision (default 1.0), after which MCMC draws a precision per
+        feature group. ALS and MCMC also take one value per feature group,
+        in the order of the group numbers given to :meth:`fit` (for a
+        :class:`~fmrec.recommend.Recommender`, the order of
+        ``encoder_.group_names_``). SGD takes a single value.
+    reg_v : float or sequence of float, optional
         L2 penalty on the factors, in the same sense as ``reg_w`` (defaults:
         SGD 0.05, ALS 20.0, MCMC 1.0).
     reg_bias : float, default=0.0
@@ -340,17 +343,19 @@ class FactorizationMachine:
             [probability(-margins, self.loss), probability(margins, self.loss)]
         )
 
-    def regularization(self) -> tuple[float, float]:
+    def regularization(self) -> tuple[float | np.ndarray, float | np.ndarray]:
         """Return ``(reg_w, reg_v)``, with the solver's defaults for unset values.
 
         The penalties mean different things per solver (per step for SGD, in
         total for ALS, the initial prior precision for MCMC), so each has its
-        own defaults.
+        own defaults. A penalty given per feature group is returned as an
+        array with one value per group.
         """
         defaults = _DEFAULT_REGULARIZATION[self.solver]
-        reg_w = defaults[0] if self.reg_w is None else float(self.reg_w)
-        reg_v = defaults[1] if self.reg_v is None else float(self.reg_v)
-        return reg_w, reg_v
+        return tuple(
+            default if value is None else _penalty_value(value)
+            for value, default in zip((self.reg_w, self.reg_v), defaults, strict=True)
+        )
 
     def _check_params(self) -> None:
         owner = type(self).__name__
@@ -373,8 +378,20 @@ class FactorizationMachine:
         check_number(owner, "n_factors", self.n_factors, low=0, integer=True)
         check_number(owner, "learning_rate", self.learning_rate, low=0, low_open=True)
         for name in ("reg_w", "reg_v"):
-            if getattr(self, name) is not None:
-                check_number(owner, name, getattr(self, name), low=0)
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if np.ndim(value) == 0:
+                check_number(owner, name, value, low=0)
+                continue
+            if self.solver == "sgd" or np.ndim(value) != 1 or len(value) == 0:
+                raise ValueError(
+                    f"The {name!r} parameter of {owner} must be a number, or for "
+                    f"solver 'als' or 'mcmc' a sequence with one number per "
+                    f"feature group. Got {value!r} with solver={self.solver!r}."
+                )
+            for item in value:
+                check_number(owner, name, item, low=0)
         check_number(owner, "reg_bias", self.reg_bias, low=0)
         for name in ("fit_bias", "fit_linear"):
             if not isinstance(getattr(self, name), (bool, np.bool_)):
@@ -523,6 +540,12 @@ class FactorizationMachine:
 
     def _coordinate_solver(self, train, groups, *, probit: bool) -> CoordinateSolver:
         n_groups = int(groups.max()) + 1 if groups.size else 1
+        reg_w, reg_v = (
+            _per_group(name, value, n_groups)
+            for name, value in zip(
+                ("reg_w", "reg_v"), self.regularization(), strict=True
+            )
+        )
         return CoordinateSolver(
             train[0],
             train[1],
@@ -530,8 +553,8 @@ class FactorizationMachine:
             n_groups,
             self.n_factors,
             sample=self.solver == "mcmc",
-            reg_w=np.full(n_groups, self.regularization()[0]),
-            reg_v=np.full(n_groups, self.regularization()[1]),
+            reg_w=reg_w,
+            reg_v=reg_v,
             probit=probit,
             reg_bias=float(self.reg_bias),
             fit_bias=bool(self.fit_bias),
@@ -713,6 +736,25 @@ def _check_groups(groups: np.ndarray | None, n_features: int) -> np.ndarray:
     if groups.size and groups.min() < 0:
         raise ValueError("groups must not contain negative group numbers.")
     return groups.astype(np.int64)
+
+
+def _penalty_value(value) -> float | np.ndarray:
+    """Return a penalty as a float, or as a float array when given per group."""
+    if np.ndim(value) == 0:
+        return float(value)
+    return np.asarray(value, dtype=np.float64)
+
+
+def _per_group(name: str, value: float | np.ndarray, n_groups: int) -> np.ndarray:
+    """Return one penalty per feature group, checking a per-group length."""
+    if np.ndim(value) == 0:
+        return np.full(n_groups, value)
+    if value.size != n_groups:
+        raise ValueError(
+            f"{name} has {value.size} values, but the features have {n_groups} "
+            "groups; give one value per group or a single number."
+        )
+    return value.copy()
 
 
 # Default (reg_w, reg_v) per solver; see the class docstring.

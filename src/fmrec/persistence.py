@@ -131,6 +131,9 @@ def _arrays(rec: Recommender) -> dict[str, np.ndarray]:
 def _meta(rec: Recommender) -> dict:
     params = rec.model.get_params()
     params["random_state"] = _json_seed(params["random_state"])
+    for name in ("reg_w", "reg_v"):
+        if np.ndim(params[name]) == 1:
+            params[name] = [float(value) for value in params[name]]
     catalogue = rec.catalogue_.astype(object).where(rec.catalogue_.notna(), None)
     return {
         "format": FORMAT_NAME,

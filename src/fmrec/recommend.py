@@ -160,7 +160,8 @@ class Recommender:
         design = np.hstack([np.ones((known.sum(), 1)), item_factors[index[known]]])
         target = values[known] - self.model.w0_ - item_scalar[index[known]]
         m = known.sum()
-        reg_w, reg_v = self.model.regularization()
+        # The user's terms are in the user group, which is group 0.
+        reg_w, reg_v = (np.ravel(reg)[0] for reg in self.model.regularization())
         penalty = np.r_[reg_w, np.full(n_factors, reg_v)] * m
         # Column 0 of the design is the user bias b; without linear weights
         # it is dropped, which fixes b at 0.
