@@ -265,3 +265,19 @@ def test_pinned_official_archives() -> None:
         assert info.name == name
         assert info.url == f"https://files.grouplens.org/datasets/movielens/{name}.zip"
         assert (info.checksum_algorithm, info.checksum) == (algorithm, checksum)
+
+
+def test_cli_download_rejects_junk_cached_archive(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
+    from fmrec.cli.main import main
+
+    junk = tmp_path / "ml-100k.zip"
+    junk.write_text("not an archive\n")
+    assert main(["download", "ml-100k", "--data-dir", str(tmp_path)]) == 1
+    assert f"{junk}: not a zip archive; delete it" in caplog.text
+    assert capsys.readouterr().out == ""
+    with zipfile.ZipFile(junk, "w") as archive:
+        archive.writestr("ml-100k/u.data", "1\t1\t5\t0\n")
+    assert main(["download", "ml-100k", "--data-dir", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.strip() == str(junk)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import zipfile
 
 from fmrec.datasets import DATASETS, download
+from fmrec.exceptions import DataFormatError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -27,5 +29,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     path = download(args.name, args.data_dir, progress=not args.no_progress)
+    # A cached archive is reused without its checksum (local copies may
+    # differ from the official file), but it must at least be a zip archive.
+    if not zipfile.is_zipfile(path):
+        raise DataFormatError(
+            path, None, "not a zip archive; delete it and run fmrec download again"
+        )
     print(path)
     return 0
