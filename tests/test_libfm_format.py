@@ -83,6 +83,20 @@ def test_read_comments_blank_lines_and_crlf():
     assert dense(data) == [[0.0, 1.0], [0.0, 0.0], [2.0, 0.5]]
 
 
+@pytest.mark.parametrize("text", ["1 2:1\n3 1:2\n", "1 2:1\n3 1:2", "1\n"])
+def test_read_skips_utf8_byte_order_mark(text):
+    plain = read_libfm(io.BytesIO(text.encode()), base=1)
+    marked = read_libfm(io.BytesIO(b"\xef\xbb\xbf" + text.encode()), base=1)
+
+    assert marked.y.tolist() == plain.y.tolist()
+    assert dense(marked) == dense(plain)
+
+
+def test_read_byte_order_mark_only_in_first_line():
+    with pytest.raises(DataFormatError, match="line 2"):
+        read_libfm(io.BytesIO(b"1 2:1\n\xef\xbb\xbf3 1:2\n"), base=1)
+
+
 def test_read_label_only_rows_are_all_zero():
     data = read_text("5\n4 1:1\n3\n", base=1)
 

@@ -9,6 +9,7 @@ whitespace, for example ``4 0:1 1057:1 4211:0.25``. The rules of this module:
 - ``#`` starts a comment that runs to the end of the line. A line that is empty
   once comments and whitespace (space, tab, CR, LF, VT, FF) are removed is skipped.
 - A line with a target and no features is a row whose features are all zero.
+- A UTF-8 byte order mark at the start of a file is skipped.
 - CRLF line ends are accepted. Line numbers in errors are 1-based physical lines,
   blank and comment lines included.
 - The pairs of a row may come in any order. An index may appear once per row.
@@ -40,6 +41,7 @@ takes some seconds, and numba caches them on disk for later processes.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import io
 import logging
@@ -642,6 +644,10 @@ def _read_rows(stream: BinaryIO, where: str, base: int) -> _Rows:
     parts: list[_Rows] = []
     pending = b""
     first_line = 1
+    # Editors on Windows often start UTF-8 files with a byte order mark.
+    head = stream.read(len(codecs.BOM_UTF8))
+    if head != codecs.BOM_UTF8:
+        pending = head
     while True:
         chunk = stream.read(_BLOCK_BYTES)
         data = pending + chunk if pending else chunk
