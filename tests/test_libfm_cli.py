@@ -1,5 +1,7 @@
 """``fmrec libfm``: libFM options, predictions files and rejected options."""
 
+import logging
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -180,6 +182,26 @@ def test_mcmc_classification_starts_zero_precisions_at_one(files):
     model.fit(data["train"].X, (data["train"].y > 0).astype(float))
     expected = model.predict_proba(data["test"].X)[:, 1]
     np.testing.assert_array_equal(read_predictions(files["out"]), expected)
+
+
+@pytest.mark.parametrize(
+    "dim, regular, logged",
+    [
+        ("1,1,4", "0,0,0", "(from -regular r1=0, r2=0)"),
+        ("1,0,4", "0,0,0", "(from -regular r2=0)"),
+        ("1,1,4", "0,0,2", "(from -regular r1=0)"),
+        ("1,0,4", "0,0,2", None),
+    ],
+)
+def test_mcmc_logs_only_used_zero_precisions(files, caplog, dim, regular, logged):
+    caplog.set_level(logging.INFO)
+    args = ["libfm", "-task", "r", "-train", str(files["train_r"])]
+    args += ["-test", str(files["test_r"]), "-iter", "3", "-dim", dim]
+    assert main([*args, "-regular", regular]) == 0
+    lines = [r.message for r in caplog.records if "prior precisions" in r.message]
+    assert len(lines) == (0 if logged is None else 1)
+    if logged is not None:
+        assert logged in lines[0]
 
 
 def test_single_regular_value_of_zero_is_accepted(files):

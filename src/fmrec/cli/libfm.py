@@ -140,7 +140,7 @@ def execute(args: argparse.Namespace) -> int:
     fit_bias, fit_linear, n_factors = _parse_dim(parser, args.dim)
     reg_bias, reg_w, reg_v = _parse_regular(parser, args.regular)
     if args.method == "mcmc":
-        reg_w, reg_v = _initial_precisions(reg_w, reg_v)
+        reg_w, reg_v = _initial_precisions(reg_w, reg_v, fit_linear)
     if args.iter < 1:
         parser.error(f"-iter must be at least 1, got {args.iter}.")
     if args.seed is not None and args.seed < 0:
@@ -256,18 +256,21 @@ def _parse_regular(parser, text: str) -> tuple[float, float, float]:
     return values[0], values[1], values[2]
 
 
-def _initial_precisions(reg_w: float, reg_v: float) -> tuple[float, float]:
+def _initial_precisions(
+    reg_w: float, reg_v: float, fit_linear: bool
+) -> tuple[float, float]:
     """Replace zero MCMC prior precisions by 1, the mean of their Gamma(1, 1)
     hyperprior, because a zero precision makes the first draw of the prior
-    means infinite."""
-    if reg_w > 0 and reg_v > 0:
-        return reg_w, reg_v
-    logger.info(
-        "MCMC starts the prior precisions of zero at 1 (from -regular r1=%g, "
-        "r2=%g); later iterations draw them from the data.",
-        reg_w,
-        reg_v,
-    )
+    means infinite. Without linear weights their prior is never drawn."""
+    zeros = [f"r2={reg_v:g}"] if reg_v == 0 else []
+    if fit_linear and reg_w == 0:
+        zeros.insert(0, f"r1={reg_w:g}")
+    if zeros:
+        logger.info(
+            "MCMC starts the prior precisions of zero at 1 (from -regular %s); "
+            "later iterations draw them from the data.",
+            ", ".join(zeros),
+        )
     return reg_w or 1.0, reg_v or 1.0
 
 
