@@ -112,10 +112,13 @@ class FeatureBuilder:
         item_parts = self._item_parts(seen, items)
         self.user_block_, user_names, user_local = user_parts.stack(len(self.users))
         self.item_block_, item_names, item_local = item_parts.stack(len(self.items))
-        self.months_ = _month_range(ratings) if "time" in self.groups else None
+        timestamps = unix_seconds(ratings["timestamp"]) if self.uses_time else None
+        self.months_ = None
+        if "time" in self.groups:
+            months = month_index(timestamps)
+            self.months_ = (int(months.min()), int(months.max()))
         self.user_days_ = None
         if "user_day" in self.groups:
-            timestamps = unix_seconds(ratings["timestamp"])
             self.user_days_ = np.unique(user_day_keys(user_index, timestamps))
         self.time_block_ = self._month_block()
         self.group_names_ = [*user_names, *item_names]
@@ -464,8 +467,3 @@ def month_index(timestamps: np.ndarray) -> np.ndarray:
     """Return the calendar month (year * 12 + month - 1) of Unix timestamps."""
     dates = pd.to_datetime(np.asarray(timestamps, dtype=np.int64), unit="s")
     return (dates.year * 12 + dates.month - 1).to_numpy(dtype=np.int64)
-
-
-def _month_range(ratings: pd.DataFrame) -> tuple[int, int]:
-    months = month_index(unix_seconds(ratings["timestamp"]))
-    return int(months.min()), int(months.max())

@@ -123,7 +123,7 @@ def run_samples(
     pairwise terms.
     """
     history: list[EpochRecord] = []
-    kept = SampleStack(len(keep), params)
+    samples = SampleStack(len(keep), params)
     valid_sum = None
     bar = _progress(settings)
     for epoch in bar:
@@ -132,16 +132,16 @@ def run_samples(
         check_finite(settings, epoch, train_rmse, params)
         valid_rmse = None
         if epoch in keep:
-            kept.add(params)
+            samples.add(params)
             if predict_valid is not None:
                 predicted = predict_valid(params)
                 valid_sum = predicted if valid_sum is None else valid_sum + predicted
         if valid_sum is not None:
-            average = clip(valid_sum / kept.count)
+            average = clip(valid_sum / samples.count)
             valid_rmse = float(np.sqrt(np.mean((average - valid_y) ** 2)))
         record = EpochRecord(epoch, train_rmse, valid_rmse, time.perf_counter() - start)
         _log(settings, bar, history, record)
-    return LoopResult(kept.average(), history, len(history))
+    return LoopResult(samples.average(), history, len(history))
 
 
 class SampleStack:
