@@ -311,8 +311,25 @@ def test_save_load_keeps_penalties_per_group(tmp_path):
     np.testing.assert_array_equal(
         again.predict(users, items), rec.predict(users, items)
     )
-    # Fold-in penalises the new user's terms with the user group's values.
-    assert again.fold_in({int(items.iloc[0]): 4.0})[1].shape == (4,)
+    # Fold-in penalises the new user's terms with the user group's values:
+    # the ridge gradient is zero with reg_w 1 and reg_v 10, not 3 and 20.
+    user = int(users.iloc[0])
+    own = ratings[ratings["user_id"] == user]
+    bias, factors = again.fold_in(dict(zip(own["item_id"], own["rating"], strict=True)))
+    index = again.encoder_.items.lookup(own["item_id"].to_numpy())
+    scalar, item_factors = again._catalogue_terms()
+    residual = (
+        own["rating"].to_numpy()
+        - again.model.w0_
+        - scalar[index]
+        - bias
+        - item_factors[index] @ factors
+    )
+    m = len(own)
+    assert residual.sum() == pytest.approx(m * 1.0 * bias, abs=1e-9)
+    np.testing.assert_allclose(
+        item_factors[index].T @ residual, m * 10.0 * factors, atol=1e-9
+    )
 
 
 def test_load_rejects_truncated_file(fitted, tmp_path):

@@ -180,12 +180,17 @@ def test_als_sweep_minimises_each_coordinate(reg_w, reg_v, reg_bias, nested):
     np.testing.assert_allclose(fast.V, naive.V, atol=1e-9)
 
 
+def block_groups(blocks):
+    """Return the group of every feature column: the number of its block."""
+    return np.concatenate(
+        [np.full(b.n_columns, g, dtype=np.int64) for g, b in enumerate(blocks.blocks)]
+    )
+
+
 def test_als_sweep_with_penalty_per_group():
     blocks, y = random_blocks(seed=6)
     # Group 0: the user block, 1: the item block, 2: the time block.
-    groups = np.concatenate(
-        [np.full(b.n_columns, g, dtype=np.int64) for g, b in enumerate(blocks.blocks)]
-    )
+    groups = block_groups(blocks)
     reg_w, reg_v = np.array([0.3, 3.0, 30.0]), np.array([5.0, 0.2, 1.5])
     rng = np.random.default_rng(4)
     start = FMParams.initial(blocks.n_features, 3, 0.3, rng)
@@ -210,9 +215,7 @@ def test_als_sweep_with_penalty_per_group():
 @pytest.mark.parametrize("solver", ["als", "mcmc"])
 def test_model_passes_penalty_per_group(solver):
     blocks, y = random_blocks(seed=7)
-    groups = np.concatenate(
-        [np.full(b.n_columns, g, dtype=np.int64) for g, b in enumerate(blocks.blocks)]
-    )
+    groups = block_groups(blocks)
     settings = dict(
         solver=solver, n_epochs=3, burn_in=1, early_stopping=False, random_state=0
     )
@@ -576,7 +579,8 @@ def test_probit_solver_separates_classes(sample):
     assert np.all(np.sign(solver.y) == solver.labels)
 
 
-def test_probit_als_latent_mean_is_truncated_normal_mean():
+def probit_als_latent(predicted):
+    """Return a probit ALS solver after one latent update at these margins."""
     blocks, _, truth = generate_fm_data(seed=8, n_ratings=200)
     labels = np.where(truth > np.median(truth), 1.0, -1.0)
     groups = np.zeros(blocks.n_features, dtype=np.int64)
@@ -591,9 +595,14 @@ def test_probit_als_latent_mean_is_truncated_normal_mean():
         reg_v=np.ones(1),
         probit=True,
     )
-    predicted = np.linspace(-2, 2, solver.y.size)
     solver.residuals = solver.y - predicted
     solver._update_latent(np.random.default_rng(0))
+    return solver
+
+
+def test_probit_als_latent_mean_is_truncated_normal_mean():
+    predicted = np.linspace(-2, 2, 200)
+    solver = probit_als_latent(predicted)
     from scipy.stats import norm
 
     positive = solver.labels > 0
@@ -606,23 +615,8 @@ def test_probit_als_latent_mean_is_truncated_normal_mean():
 
 
 def test_probit_als_latent_mean_in_far_tails():
-    blocks, _, truth = generate_fm_data(seed=8, n_ratings=200)
-    labels = np.where(truth > np.median(truth), 1.0, -1.0)
-    groups = np.zeros(blocks.n_features, dtype=np.int64)
-    solver = CoordinateSolver(
-        blocks,
-        labels,
-        groups,
-        1,
-        2,
-        sample=False,
-        reg_w=np.ones(1),
-        reg_v=np.ones(1),
-        probit=True,
-    )
-    predicted = np.linspace(-30, 30, solver.y.size)
-    solver.residuals = solver.y - predicted
-    solver._update_latent(np.random.default_rng(0))
+    predicted = np.linspace(-30, 30, 200)
+    solver = probit_als_latent(predicted)
     from scipy.stats import truncnorm
 
     positive = solver.labels > 0
