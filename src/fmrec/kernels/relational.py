@@ -272,6 +272,10 @@ def _apply_then_sum(
     each rating to the row in memory instead makes every addition wait for
     the previous store, which measured 1.5 to 2 times slower on MovieLens 1M.
     Both add the same numbers in the same order, so the results are identical.
+
+    This run-sum loop is written out here and in
+    :func:`_apply_then_next_factor`: a shared helper that returned the sums
+    as a tuple made a whole MCMC iteration about 35% slower.
     """
     if not in_order:
         for r in range(residuals.size):
